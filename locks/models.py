@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+
+from portal.encryption import EncryptedTextField, fingerprint
+from portal.tenancy import TenantManager
+
+
+class Lock(models.Model):
+    tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="locks")
+    property = models.ForeignKey("portal.Property", on_delete=models.CASCADE, related_name="locks")
+    provider_account = models.ForeignKey(
+        "providers.ProviderAccount", on_delete=models.PROTECT, related_name="locks"
+    )
+    vendor_device_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=120)
+    model = models.CharField(max_length=120, blank=True)
+    # {"code_lengths": [4, 5, 6], "max_active_codes": 30, "constraints": ["no_zeros", ...],
+    #  "name_max_length": 20}
+    requirements = models.JSONField(default=dict, blank=True)
+    native_scheduling = models.BooleanField(default=False)
+    pin_readable = models.BooleanField(default=False)
+    online = models.BooleanField(default=True)
+    battery_level = models.FloatField(null=True, blank=True, help_text="0.0–1.0")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_reconciled_at = models.DateTimeField(null=True, blank=True)
+    reconcile_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["property__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider_account", "vendor_device_id"], name="lock_unique_device"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CodeStatus(models.TextChoices):
+    UNSET = "unset", "Unset"
+    SETTING = "setting", "Setting"
+    SET = "set", "Set"
+    REMOVING = "removing", "Removing"
+    REMOVED = "removed", "Removed"
+    FAILED = "failed", "Failed"
+
+
+LIVE_CODE_STATUSES = (CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET, CodeStatus.REMOVING)
+
+
+class CodePurpose(models.TextChoices):
+    GUEST = "guest", "Guest"
+    STAFF = "staff", "Staff"
+    BACKUP = "backup", "Backup"
+
+
+class CodeType(models.TextChoices):
+    TIME_BOUND = "time_bound", "Time-bound"
+    ONGOING = "ongoing", "Ongoing"
+
+
+class Verification(models.TextChoices):
+    NONE = "none", "Not verified"
+    VENDOR_ACK = "vendor_ack", "Vendor acknowledged"
+    READ_BACK = "read_back", "Read back from the lock"
+
+
+class AccessCode(models.Model):
+    """What *should* be on a lock. Commands get it there; the lock's own report is the truth."""
+
+    tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="access_codes")
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="access_codes")
+    booking = models.ForeignKey(
+        "portal.Booking", null=True, blank=True, on_delete=models.CASCADE, related_name="access_codes"
+    )
+    purpose = models.CharField(max_length=10, choices=CodePurpose.choices, default=CodePurpose.GUEST)
+    code_type = models.CharField(max_length=12, choices=CodeType.choices, default=CodeType.TIME_BOUND)
+    name = models.CharField(max_length=64, help_text="The name as shown on the lock.")
+    pin = EncryptedTextField(blank=True)
+    pin_fingerprint = models.CharField(max_length=64, blank=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    program_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=CodeStatus.choices, default=CodeStatus.UNSET)
+    is_scheduled_on_device = models.BooleanField(default=False)
+    verification = models.CharField(max_length=12, choices=Verification.choices, default=Verification.NONE)
+    vendor_code_ref = models.CharField(max_length=200, blank=True)
+    common_code_key = models.CharField(max_length=64, blank=True)
+    guest_notified = models.BooleanField(default=False)
+    last_reason = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(starts_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="code_ends_after_start",
+            ),
+            # No two live codes on one lock share a PIN (guest, staff and backup alike).
+            models.UniqueConstraint(
+                fields=["lock", "pin_fingerprint"],
+                condition=Q(status__in=LIVE_CODE_STATUSES) & ~Q(pin_fingerprint=""),
+                name="code_unique_live_pin_per_lock",
+            ),
+        ]
+        indexes = [
+            # tick: codes due to program
+            models.Index(fields=["program_at"], condition=Q(status=CodeStatus.UNSET), name="code_due_program"),
+            # tick: codes due to remove
+            models.Index(
+                fields=["ends_at"],
+                condition=Q(status__in=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET]),
+                name="code_due_remove",
+            ),
+            models.Index(fields=["lock", "status"]),
+            models.Index(fields=["tenant", "status", "starts_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.lock}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The fingerprint is derived from the PIN; keep them together whatever the caller updates.
+        self.pin_fingerprint = fingerprint(self.pin) if self.pin else ""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "pin" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "pin_fingerprint"}
+        super().save(*args, **kwargs)
+
+
+class CommandAction(models.TextChoices):
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    DELETE = "delete", "Delete"
+    READ_CODES = "read_codes", "Read codes"
+    RELOAD_CODES = "reload_codes", "Reload codes"
+
+
+class CommandState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    TIMED_OUT = "timed_out", "Timed out"
+    SUPERSEDED = "superseded", "Superseded"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class LockCommand(models.Model):
+    tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="lock_commands")
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="commands")
+    access_code = models.ForeignKey(
+        AccessCode, null=True, blank=True, on_delete=models.CASCADE, related_name="commands"
+    )
+    action = models.CharField(max_length=12, choices=CommandAction.choices)
+    state = models.CharField(max_length=10, choices=CommandState.choices, default=CommandState.QUEUED)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    not_before = models.DateTimeField(null=True, blank=True)
+    vendor_ref = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=40, blank=True)
+    vendor_detail = models.TextField(blank=True)
+    request_summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # One command in flight per lock: the database says so, not our hopes.
+            models.UniqueConstraint(
+                fields=["lock"], condition=Q(state=CommandState.SENT), name="command_one_in_flight_per_lock"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["sent_at"], condition=Q(state=CommandState.SENT), name="command_sent_since"),
+            models.Index(
+                fields=["lock", "id"], condition=Q(state=CommandState.QUEUED), name="command_queue_per_lock"
+            ),
+            models.Index(fields=["vendor_ref"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} #{self.pk} on {self.lock_id} ({self.state})"
+
+
+class IssueStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class IssueKind(models.TextChoices):
+    COMMAND_TIMEOUT = "command_timeout", "Command timed out"
+    NACK = "nack", "Lock did not acknowledge"
+    DUPLICATE_PIN = "duplicate_pin", "Duplicate PIN"
+    DESYNC = "desync", "Lock and vendor disagree"
+    USER_NOT_FOUND = "user_not_found", "User not found in the device"
+    SCHEDULE_INVALID = "schedule_invalid", "Schedule parameters are not valid"
+    UNRECOGNIZED_JOB_STATE = "unrecognized_job_state", "Unrecognized job state"
+    SLOTS_FULL = "slots_full", "No free code slots"
+    INVALID_PIN = "invalid_pin", "PIN rejected by the lock"
+    DEVICE_OFFLINE = "device_offline", "Lock offline"
+    LOW_BATTERY = "low_battery", "Low battery"
+    BUSY = "busy", "Lock busy"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    AUTH_FAILED = "auth_failed", "Vendor credentials rejected"
+    UNMANAGED_CODE = "unmanaged_code", "Code on the lock not managed by Lockstep"
+    VENDOR_ERROR = "vendor_error", "Vendor error"
+
+
+class LockIssue(models.Model):
+    tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="lock_issues")
+    lock = models.ForeignKey(Lock, on_delete=models.CASCADE, related_name="issues")
+    access_code = models.ForeignKey(
+        AccessCode, null=True, blank=True, on_delete=models.CASCADE, related_name="issues"
+    )
+    command = models.ForeignKey(
+        LockCommand, null=True, blank=True, on_delete=models.SET_NULL, related_name="issues"
+    )
+    kind = models.CharField(max_length=30, choices=IssueKind.choices)
+    status = models.CharField(max_length=10, choices=IssueStatus.choices, default=IssueStatus.OPEN)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    occurrences = models.PositiveIntegerField(default=1)
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [
+            # At most one open issue per (lock, code, kind); a lock-wide issue has no code, so NULL is
+            # folded to 0 to make it count (NULLs are otherwise distinct in a unique index).
+            models.UniqueConstraint(
+                F("lock"),
+                Coalesce("access_code", 0),
+                F("kind"),
+                condition=Q(status=IssueStatus.OPEN),
+                name="issue_one_open_per_lock_code_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.lock}"
+
+
+class Activity(models.Model):
+    """Append-only history: every code/command transition, webhook match and user action."""
+
+    tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="activities")
+    lock = models.ForeignKey(Lock, null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
+    access_code = models.ForeignKey(
+        AccessCode, null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    command = models.ForeignKey(
+        LockCommand, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    booking = models.ForeignKey(
+        "portal.Booking", null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    verb = models.CharField(max_length=60)  # e.g. "code.status", "command.sent", "pin.revealed"
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"]),
+            models.Index(fields=["booking", "-created_at"]),
+            models.Index(fields=["lock", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

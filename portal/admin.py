@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from portal.models import ApiKey, Booking, Membership, Property, Tenant
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "timezone"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "tenant", "role"]
+    list_filter = ["tenant", "role"]
+
+
+@admin.register(Property)
+class PropertyAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "timezone"]
+    list_filter = ["tenant"]
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ["guest_name", "property", "check_in", "check_out", "status", "source"]
+    list_filter = ["tenant", "status", "source"]
+    search_fields = ["guest_name", "external_ref"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "prefix", "role", "revoked_at"]
+    readonly_fields = ["prefix", "key_hash"]

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+from portal.tenancy import TenantManager
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone (e.g. Europe/Lisbon).")
+
+
+class PinPolicy(models.TextChoices):
+    RANDOM = "random", "Random"
+    PHONE_LAST4 = "phone_last4", "Last 4 digits of the guest's phone (random fallback)"
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    default_before_minutes = models.PositiveIntegerField(default=30)
+    default_after_minutes = models.PositiveIntegerField(default=30)
+    default_code_length = models.PositiveSmallIntegerField(default=6)
+    default_pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, default=PinPolicy.RANDOM)
+    alert_emails_enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    STAFF = "staff", "Staff"
+    OWNER = "owner", "Owner"
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def can_edit(self) -> bool:
+        """Admins and staff change things; owners only read."""
+        return self.role in (Role.ADMIN, Role.STAFF)
+
+
+class Property(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="properties")
+    name = models.CharField(max_length=120)
+    address = models.CharField(max_length=255, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    checkin_time = models.TimeField(default="15:00")
+    checkout_time = models.TimeField(default="11:00")
+    before_minutes = models.PositiveIntegerField(default=30, help_text="Code starts this long before check-in.")
+    after_minutes = models.PositiveIntegerField(default=30, help_text="Code ends this long after check-out.")
+    pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, default=PinPolicy.RANDOM)
+    owners = models.ManyToManyField(Membership, blank=True, related_name="owned_properties")
+    ical_url = models.URLField(max_length=1000, blank=True)
+    ical_last_fetched_at = models.DateTimeField(null=True, blank=True)
+    ical_last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        verbose_name_plural = "properties"
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="property_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BookingStatus(models.TextChoices):
+    CONFIRMED = "confirmed", "Confirmed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class BookingSource(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    API = "api", "API"
+    ICAL = "ical", "iCal feed"
+    CSV = "csv", "CSV import"
+
+
+class Booking(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="bookings")
+    property = models.ForeignKey(Property, on_delete=models.CASCADE, related_name="bookings")
+    external_ref = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=10, choices=BookingSource.choices, default=BookingSource.MANUAL)
+    guest_name = models.CharField(max_length=200)
+    guest_phone = models.CharField(max_length=40, blank=True)
+    guest_email = models.EmailField(blank=True)
+    check_in = models.DateTimeField()
+    check_out = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.CONFIRMED)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["check_in"]
+        constraints = [
+            models.CheckConstraint(condition=Q(check_out__gt=F("check_in")), name="booking_checkout_after_checkin"),
+            models.UniqueConstraint(
+                fields=["tenant", "source", "external_ref"],
+                condition=~Q(external_ref=""),
+                name="booking_unique_external_ref",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "check_in"]), models.Index(fields=["property", "check_out"])]
+
+    def __str__(self) -> str:
+        return f"{self.guest_name} · {self.property} · {self.check_in:%Y-%m-%d}"
+
+
+class ApiKey(models.Model):
+    """A tenant API key. Only a SHA-256 of the secret is stored; the key is shown once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
