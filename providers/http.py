@@ -1,0 +1,180 @@
+"""The HTTP edge shared by the vendor adapters: one `requests` session per adapter, a timeout on every
+call, vendor failures normalized to `ProviderError`, secrets kept out of every message.
+
+Adapters call `VendorHttp.request(...)`; it returns the `requests.Response` for a 2xx and raises
+`ProviderError` for anything else. The reason comes from the vendor's own error word when the adapter
+knows it (`word_reasons`, looked up with the adapter's `error_word` extractor), otherwise from the HTTP
+status (`STATUS_REASONS`). Nothing here retries: retries are the engine's job (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from providers.base import ProviderError, Reason
+
+logger = logging.getLogger(__name__)
+
+# HTTP status → normalized reason, where the body does not say better. 400/422 default to
+# invalid_pin because the only thing we send that a lock-vendor can reject as input is the code (PIN,
+# name, window); adapters refine to schedule_invalid from the body.
+STATUS_REASONS: dict[int, Reason] = {
+    400: Reason.INVALID_PIN,
+    401: Reason.AUTH_FAILED,
+    403: Reason.AUTH_FAILED,
+    404: Reason.NOT_FOUND_ON_DEVICE,
+    408: Reason.TIMEOUT,
+    409: Reason.DUPLICATE_PIN,
+    422: Reason.INVALID_PIN,
+    423: Reason.BUSY,
+    429: Reason.RATE_LIMITED,
+}
+SERVER_ERROR_REASON = Reason.VENDOR_ERROR  # any 5xx
+UNKNOWN_STATUS_REASON = Reason.VENDOR_ERROR  # a status nobody documented (3xx, 418, …)
+
+DETAIL_LIMIT = 500  # characters of vendor text kept in vendor_detail
+REDACTED = "[redacted]"
+MIN_SECRET_LENGTH = 3  # shorter strings would blank out unrelated text
+
+
+def status_reason(status: int) -> Reason:
+    if status in STATUS_REASONS:
+        return STATUS_REASONS[status]
+    if 500 <= status <= 599:
+        return SERVER_ERROR_REASON
+    return UNKNOWN_STATUS_REASON
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret (API key, token, PIN) replaced; longest first so prefixes cannot leak."""
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds: either delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def response_json(response: requests.Response, *, secrets: Iterable[str | None] = ()) -> Any:
+    """The body as JSON; a body that is not JSON is the vendor's fault (vendor_error, raw text kept)."""
+    try:
+        return response.json()
+    except (ValueError, json.JSONDecodeError) as exc:
+        raw = redact(response.text or "", secrets)[:DETAIL_LIMIT]
+        raise ProviderError(
+            Reason.VENDOR_ERROR, f"malformed JSON from vendor: {raw!r}", status_code=response.status_code
+        ) from exc
+
+
+def _body_json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+ErrorWord = Callable[[Any], str]  # vendor JSON body → the vendor's error word ("" when none)
+
+
+def error_for_response(
+    response: requests.Response,
+    *,
+    error_word: ErrorWord | None = None,
+    word_reasons: Mapping[str, Reason] | None = None,
+    secrets: Iterable[str | None] = (),
+) -> ProviderError:
+    """A non-2xx response as a ProviderError: vendor word first, then status; the vendor's words kept."""
+    secrets = tuple(secrets)
+    body = _body_json_or_none(response)
+    word = error_word(body) if (error_word and body is not None) else ""
+    reason = (word_reasons or {}).get(word) or status_reason(response.status_code)
+    raw = redact(response.text or "", secrets)[:DETAIL_LIMIT]
+    detail = f"HTTP {response.status_code}" + (f" {word}" if word else "") + (f": {raw}" if raw else "")
+    retry_after = (
+        retry_after_seconds(response.headers.get("Retry-After")) if reason == Reason.RATE_LIMITED else None
+    )
+    return ProviderError(reason, detail, retry_after=retry_after, status_code=response.status_code)
+
+
+@dataclass
+class VendorHttp:
+    """One vendor connection: base URL, auth headers, timeout, and the secrets never to repeat."""
+
+    vendor: str
+    base_url: str
+    headers: Mapping[str, str]
+    timeout: tuple[float, float]
+    secrets: tuple[str, ...] = ()
+    error_word: ErrorWord | None = None
+    word_reasons: Mapping[str, Reason] = field(default_factory=dict)
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.session.headers.update(self.headers)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        secrets: Iterable[str | None] = (),
+    ) -> requests.Response:
+        """Send once; a 2xx comes back, everything else raises ProviderError.
+
+        `secrets` adds per-call values (the PIN being sent) to the ones redacted from error text.
+        """
+        all_secrets = (*self.secrets, *secrets)
+        try:
+            response = self.session.request(
+                method, self.url(path), json=json, params=params, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            raise ProviderError(
+                Reason.TIMEOUT, f"{self.vendor} did not answer {method} {path} in time"
+            ) from exc
+        except requests.ConnectionError as exc:
+            detail = redact(str(exc), all_secrets)[:DETAIL_LIMIT]
+            raise ProviderError(Reason.VENDOR_ERROR, f"cannot reach {self.vendor}: {detail}") from exc
+        except requests.RequestException as exc:
+            detail = redact(str(exc), all_secrets)[:DETAIL_LIMIT]
+            raise ProviderError(Reason.VENDOR_ERROR, f"{self.vendor} request failed: {detail}") from exc
+        logger.debug("%s %s %s → %s", self.vendor, method, path, response.status_code)
+        if response.ok:
+            return response
+        raise error_for_response(
+            response, error_word=self.error_word, word_reasons=self.word_reasons, secrets=all_secrets
+        )
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """`request` plus JSON decoding (malformed JSON → vendor_error)."""
+        response = self.request(method, path, **kwargs)
+        return response_json(response, secrets=(*self.secrets, *kwargs.get("secrets", ())))
