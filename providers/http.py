@@ -45,9 +45,11 @@ REDACTED = "[redacted]"
 MIN_SECRET_LENGTH = 3  # shorter strings would blank out unrelated text
 
 
-def status_reason(status: int) -> Reason:
-    if status in STATUS_REASONS:
-        return STATUS_REASONS[status]
+def status_reason(status: int, overrides: Mapping[int, Reason] | None = None) -> Reason:
+    """`overrides` lets a vendor give a status its own meaning (Nuki's 402/426)."""
+    table = {**STATUS_REASONS, **(overrides or {})}
+    if status in table:
+        return table[status]
     if 500 <= status <= 599:
         return SERVER_ERROR_REASON
     return UNKNOWN_STATUS_REASON
@@ -103,15 +105,25 @@ def error_for_response(
     response: requests.Response,
     *,
     error_word: ErrorWord | None = None,
+    error_message: ErrorWord | None = None,
     word_reasons: Mapping[str, Reason] | None = None,
+    status_reasons: Mapping[int, Reason] | None = None,
+    word_statuses: frozenset[int] | None = None,
     secrets: Iterable[str | None] = (),
 ) -> ProviderError:
-    """A non-2xx response as a ProviderError: vendor word first, then status; the vendor's words kept."""
+    """A non-2xx response as a ProviderError: vendor word first, then status; the vendor's words kept
+    (its message when `error_message` finds one, else the raw body), secrets redacted.
+
+    `word_statuses` limits the statuses whose reason the vendor word may refine (None: all), for vendors
+    whose words are vague but whose statuses are exact (Nuki: 409 is a duplicate whatever the text)."""
     secrets = tuple(secrets)
     body = _body_json_or_none(response)
     word = error_word(body) if (error_word and body is not None) else ""
-    reason = (word_reasons or {}).get(word) or status_reason(response.status_code)
-    raw = redact(response.text or "", secrets)[:DETAIL_LIMIT]
+    if word_statuses is not None and response.status_code not in word_statuses:
+        word = ""
+    reason = (word_reasons or {}).get(word) or status_reason(response.status_code, status_reasons)
+    message = error_message(body) if (error_message and body is not None) else ""
+    raw = redact(message or response.text or "", secrets)[:DETAIL_LIMIT]
     detail = f"HTTP {response.status_code}" + (f" {word}" if word else "") + (f": {raw}" if raw else "")
     retry_after = (
         retry_after_seconds(response.headers.get("Retry-After")) if reason == Reason.RATE_LIMITED else None
@@ -129,7 +141,10 @@ class VendorHttp:
     timeout: tuple[float, float]
     secrets: tuple[str, ...] = ()
     error_word: ErrorWord | None = None
+    error_message: ErrorWord | None = None
     word_reasons: Mapping[str, Reason] = field(default_factory=dict)
+    status_reasons: Mapping[int, Reason] = field(default_factory=dict)
+    word_statuses: frozenset[int] | None = None
     session: requests.Session = field(default_factory=requests.Session)
 
     def __post_init__(self) -> None:
@@ -171,7 +186,13 @@ class VendorHttp:
         if response.ok:
             return response
         raise error_for_response(
-            response, error_word=self.error_word, word_reasons=self.word_reasons, secrets=all_secrets
+            response,
+            error_word=self.error_word,
+            error_message=self.error_message,
+            word_reasons=self.word_reasons,
+            status_reasons=self.status_reasons,
+            word_statuses=self.word_statuses,
+            secrets=all_secrets,
         )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
