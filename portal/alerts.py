@@ -1,0 +1,145 @@
+"""Email alerts to a tenant's admins and staff, and a daily digest (DESIGN §7's attention queue, by mail).
+
+Alerts go out for open issues that are urgent: a code starting within 24 h that failed, a lock offline
+or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
+conditional UPDATE, so two workers never both send it). A code that is merely late — its programming
+time has passed but it is not on the lock, and it starts within 24 h — usually has no issue yet; those
+are deduplicated with an ``alert.code_late`` Activity row per code. Tenants with
+``alert_emails_enabled`` off get nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db.models import Q, QuerySet
+
+from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
+from portal.models import Membership, Property, Role, Tenant
+
+ATTENTION_WINDOW = timedelta(hours=24)
+# A code still not on the lock this long after its programming time is late.
+LATE_AFTER = timedelta(minutes=15)
+LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    text: str
+    url: str
+
+
+def recipients(*, tenant: Tenant) -> list[str]:
+    emails = (
+        Membership.objects.for_tenant(tenant)
+        .filter(role__in=(Role.ADMIN, Role.STAFF), user__is_active=True)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    return sorted(set(emails))
+
+
+def _soon(now: datetime) -> Q:
+    """Codes that start within the attention window and have not ended."""
+    return Q(starts_at__lte=now + ATTENTION_WINDOW) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+
+
+def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
+    failed_soon = Q(access_code__status=CodeStatus.FAILED) & Q(
+        access_code__in=AccessCode.objects.filter(_soon(now))
+    )
+    return (
+        LockIssue.objects.for_tenant(tenant)
+        .filter(status=IssueStatus.OPEN)
+        .filter(Q(kind__in=LOCK_ALERT_KINDS) | failed_soon)
+        .select_related("lock", "access_code")
+        .order_by("first_seen_at", "pk")
+    )
+
+
+def late_codes(*, tenant: Tenant, now: datetime) -> QuerySet[AccessCode]:
+    not_on_lock = Q(status=CodeStatus.SETTING) | Q(status=CodeStatus.UNSET, is_scheduled_on_device=False)
+    return (
+        AccessCode.objects.for_tenant(tenant)
+        .filter(_soon(now), not_on_lock, program_at__lte=now - LATE_AFTER)
+        .select_related("lock", "booking")
+        .order_by("starts_at", "pk")
+    )
+
+
+def _issue_line(issue: LockIssue, base: str) -> AlertLine:
+    what = issue.get_kind_display()
+    if issue.access_code_id:
+        what += f" — code “{issue.access_code.name}” starts {issue.access_code.starts_at:%Y-%m-%d %H:%M %Z}"
+    return AlertLine(f"{issue.lock.name}: {what}", f"{base}/t/{issue.tenant.slug}/")
+
+
+def _late_line(code: AccessCode, base: str, tenant: Tenant) -> AlertLine:
+    return AlertLine(
+        f"{code.lock.name}: code “{code.name}” is not on the lock yet ({code.get_status_display().lower()}); "
+        f"it starts {code.starts_at:%Y-%m-%d %H:%M %Z}",
+        f"{base}/t/{tenant.slug}/",
+    )
+
+
+def _send(tenant: Tenant, subject: str, intro: str, lines: list[AlertLine]) -> bool:
+    to = recipients(tenant=tenant)
+    if not to or not lines:
+        return False
+    body = "\n".join([intro, "", *(f"• {line.text}\n  {line.url}" for line in lines), "", "— Lockstep"])
+    send_mail(f"[Lockstep] {subject}", body, settings.DEFAULT_FROM_EMAIL, to)
+    return True
+
+
+def alerts_send(*, now: datetime) -> int:
+    """Mail each tenant once about its new urgent problems. Returns the number of mails sent."""
+    base = settings.PUBLIC_BASE_URL
+    sent = 0
+    for tenant in Tenant.objects.filter(alert_emails_enabled=True).order_by("pk"):
+        lines = []
+        for issue in urgent_issues(tenant=tenant, now=now).filter(alerted_at__isnull=True):
+            # Claim the issue; another worker that got here first has already mailed it.
+            if LockIssue.objects.filter(pk=issue.pk, alerted_at__isnull=True).update(alerted_at=now):
+                lines.append(_issue_line(issue, base))
+        already = Activity.objects.for_tenant(tenant).filter(verb="alert.code_late").values("access_code_id")
+        for code in late_codes(tenant=tenant, now=now).exclude(pk__in=already):
+            Activity.objects.create(
+                tenant=tenant, lock_id=code.lock_id, access_code=code, booking_id=code.booking_id,
+                verb="alert.code_late", message=f"Alert mailed: code “{code.name}” is late", created_at=now,
+            )
+            lines.append(_late_line(code, base, tenant))
+        count = len(lines)
+        if _send(tenant, f"{count} lock problem{'s' if count != 1 else ''} need attention",
+                 f"{tenant.name}: these need attention before guests arrive.", lines):
+            sent += 1
+    return sent
+
+
+def digest_send(*, now: datetime) -> int:
+    """One summary mail per tenant per day with what is still open; nothing when all is well."""
+    base = settings.PUBLIC_BASE_URL
+    today = now.date().isoformat()
+    sent = 0
+    for tenant in Tenant.objects.filter(alert_emails_enabled=True).order_by("pk"):
+        if Activity.objects.for_tenant(tenant).filter(verb="alert.digest", data__day=today).exists():
+            continue
+        lines = [_issue_line(issue, base) for issue in urgent_issues(tenant=tenant, now=now)]
+        lines += [_late_line(code, base, tenant) for code in late_codes(tenant=tenant, now=now)]
+        other_open = (
+            LockIssue.objects.for_tenant(tenant).filter(status=IssueStatus.OPEN).exclude(
+                pk__in=urgent_issues(tenant=tenant, now=now).values("pk")
+            ).count()
+        )
+        if other_open:
+            lines.append(AlertLine(f"{other_open} other open issue(s) on locks", f"{base}/t/{tenant.slug}/"))
+        for prop in Property.objects.for_tenant(tenant).exclude(ical_last_error="").order_by("name"):
+            lines.append(AlertLine(f"{prop.name}: iCal feed failing — {prop.ical_last_error}",
+                                   f"{base}/t/{tenant.slug}/properties/{prop.pk}/"))
+        if _send(tenant, f"Daily digest for {tenant.name}", f"{tenant.name}: still open today.", lines):
+            Activity.objects.create(tenant=tenant, verb="alert.digest", message="Daily digest mailed",
+                                    data={"day": today, "lines": len(lines)}, created_at=now)
+            sent += 1
+    return sent

@@ -1,0 +1,295 @@
+"""API viewsets: thin, tenant-scoped by TenantScopedViewSetMixin, writes through the same services as pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+from django_q.tasks import async_task
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from locks.models import AccessCode, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
+from portal import services as booking_services
+from portal.api import serializers as s
+from portal.api.routing import TenantScopedViewSetMixin
+from portal.models import Booking, BookingSource, BookingStatus, Property
+
+TENANT_PARAMS = [
+    OpenApiParameter(
+        "X-Lockstep-Tenant",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="Session callers only: the tenant slug (API keys already belong to one tenant).",
+    ),
+]
+
+
+def _query_date(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    field = serializers.DateField()
+    try:
+        day = field.to_internal_value(raw)
+    except serializers.ValidationError as exc:
+        raise ValidationError({name: exc.detail}) from exc
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+@extend_schema_view(list=extend_schema(parameters=TENANT_PARAMS), retrieve=extend_schema(parameters=TENANT_PARAMS))
+class PropertyViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Property.objects.order_by("name", "id")
+    serializer_class = s.PropertySerializer
+    property_path = "pk"
+
+
+@extend_schema_view(list=extend_schema(parameters=TENANT_PARAMS), retrieve=extend_schema(parameters=TENANT_PARAMS))
+class LockViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = Lock.objects.select_related("provider_account").order_by("property__name", "name", "id")
+    serializer_class = s.LockSerializer
+    property_path = "property"
+
+    @extend_schema(request=None, responses={202: s.ReconcileRequestedSerializer}, parameters=TENANT_PARAMS)
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request: Request, pk: str | None = None) -> Response:
+        """Ask for a reconciliation now: the lock is flagged and a worker reads its codes back."""
+        lock = self.get_object()
+        Lock.objects.filter(pk=lock.pk).update(reconcile_requested=True)
+        transaction.on_commit(lambda: async_task("locks.tasks.reconcile_lock", lock.pk))
+        return Response({"lock": lock.pk, "reconcile_requested": True}, status=status.HTTP_202_ACCEPTED)
+
+
+BOOKING_FILTERS = [
+    *TENANT_PARAMS,
+    OpenApiParameter("status", OpenApiTypes.STR, enum=BookingStatus.values),
+    OpenApiParameter("property", OpenApiTypes.INT),
+    OpenApiParameter("from", OpenApiTypes.DATE, description="Stays that end on or after this day."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Stays that start before the end of this day."),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Guest name, email, phone or external ref."),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=BOOKING_FILTERS),
+    retrieve=extend_schema(parameters=TENANT_PARAMS),
+)
+class BookingViewSet(
+    TenantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Booking.objects.select_related("property").prefetch_related(
+        Prefetch("access_codes", queryset=AccessCode.objects.order_by("lock_id", "id"))
+    ).order_by("check_in", "id")
+    serializer_class = s.BookingSerializer
+    property_path = "property"
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        params = self.request.query_params
+        if self.action != "list":
+            return queryset
+        if value := params.get("status"):
+            if value not in BookingStatus.values:
+                raise ValidationError({"status": f"Choose one of: {', '.join(BookingStatus.values)}."})
+            queryset = queryset.filter(status=value)
+        if value := params.get("property"):
+            if not value.isdigit():
+                raise ValidationError({"property": "Unknown property."})
+            queryset = queryset.filter(property_id=int(value))
+        if day := _query_date(self.request, "from"):
+            queryset = queryset.filter(check_out__gte=day)
+        if day := _query_date(self.request, "to"):
+            queryset = queryset.filter(check_in__lt=day + timezone.timedelta(days=1))
+        if value := params.get("search", "").strip():
+            queryset = queryset.filter(
+                Q(guest_name__icontains=value)
+                | Q(guest_email__icontains=value)
+                | Q(guest_phone__icontains=value)
+                | Q(external_ref__icontains=value)
+            )
+        return queryset
+
+    def _respond(self, booking: Booking, code: int = status.HTTP_200_OK) -> Response:
+        booking = self.get_queryset().get(pk=booking.pk)  # re-read with its codes
+        return Response(s.BookingSerializer(booking, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(request=s.BookingWriteSerializer, responses={201: s.BookingSerializer}, parameters=TENANT_PARAMS)
+    def create(self, request: Request) -> Response:
+        data = self._validated(s.BookingWriteSerializer, request.data)
+        booking = booking_services.booking_create(
+            tenant=self.access.tenant, source=BookingSource.API, actor=self.access.actor, **data
+        )
+        return self._respond(booking, status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.BookingWriteSerializer(partial=True), responses=s.BookingSerializer, parameters=TENANT_PARAMS)
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        booking = self.get_object()
+        changes = self._validated(s.BookingWriteSerializer, request.data, instance=booking, partial=True)
+        changes.pop("external_ref", None)  # the reference identifies the booking upstream; it does not move
+        booking = booking_services.booking_update(booking=booking, actor=self.access.actor, **changes)
+        return self._respond(booking)
+
+    @extend_schema(request=None, responses=s.BookingSerializer, parameters=TENANT_PARAMS)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        booking = self.get_object()
+        booking = booking_services.booking_cancel(booking=booking, actor=self.access.actor)
+        return self._respond(booking)
+
+    @extend_schema(
+        request=s.BookingByRefSerializer,
+        responses={200: s.BookingSerializer, 201: s.BookingSerializer},
+        parameters=TENANT_PARAMS,
+    )
+    @action(detail=False, methods=["put"], url_path=r"by-ref/(?P<external_ref>[^/]{1,200})")
+    def by_ref(self, request: Request, external_ref: str) -> Response:
+        """Create or update the booking with this reference. Safe to repeat: same payload, same booking."""
+        data = self._validated(s.BookingByRefSerializer, request.data)
+        booking, created = booking_upsert_by_ref(
+            tenant=self.access.tenant, external_ref=external_ref, data=data, actor=self.access.actor,
+            visible=self.get_queryset(),
+        )
+        return self._respond(booking, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    def _validated(self, serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict:
+        serializer = serializer_class(data=data, context=self.get_serializer_context(), **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+def booking_upsert_by_ref(
+    *, tenant: Any, external_ref: str, data: dict[str, Any], actor: Any, visible: QuerySet[Booking]
+) -> tuple[Booking, bool]:
+    existing = visible.filter(source=BookingSource.API, external_ref=external_ref).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                booking = booking_services.booking_create(
+                    tenant=tenant, source=BookingSource.API, external_ref=external_ref, actor=actor, **data
+                )
+            return booking, True
+        except IntegrityError:
+            # A concurrent PUT with the same reference won the race: update that one instead.
+            existing = visible.get(source=BookingSource.API, external_ref=external_ref)
+    if existing.status == BookingStatus.CANCELLED:
+        raise ValidationError({"external_ref": "This booking was cancelled; send the stay under a new reference."})
+    changes = {field: value for field, value in data.items() if getattr(existing, field) != value}
+    if changes:
+        existing = booking_services.booking_update(booking=existing, actor=actor, **changes)
+    return existing, False
+
+
+CODE_FILTERS = [
+    *TENANT_PARAMS,
+    OpenApiParameter("status", OpenApiTypes.STR),
+    OpenApiParameter("lock", OpenApiTypes.INT),
+    OpenApiParameter("booking", OpenApiTypes.INT),
+]
+
+
+def _int_filters(queryset: QuerySet, request: Request, names: tuple[str, ...]) -> QuerySet:
+    for name in names:
+        value = request.query_params.get(name)
+        if value is None or value == "":
+            continue
+        if not value.isdigit():
+            raise ValidationError({name: "Expected an id."})
+        queryset = queryset.filter(**{f"{name}_id": int(value)})
+    return queryset
+
+
+@extend_schema_view(list=extend_schema(parameters=CODE_FILTERS))
+class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = AccessCode.objects.order_by("starts_at", "id")
+    serializer_class = s.AccessCodeSerializer
+    property_path = "lock__property"
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.action != "list":
+            return queryset
+        if value := self.request.query_params.get("status"):
+            queryset = queryset.filter(status=value)
+        return _int_filters(queryset, self.request, ("lock", "booking"))
+
+    @extend_schema(
+        parameters=TENANT_PARAMS,
+        responses=s.AccessCodeWithPinSerializer,
+        description="Staff and admin callers get the PIN (the reveal is recorded); owners never do.",
+    )
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        code = self.get_object()
+        if not self.access.can_write or not code.pin:
+            return Response(s.AccessCodeSerializer(code).data)
+        return self._with_pin(code, code_services().code_reveal_pin(code=code, actor=self.access.actor, now=timezone.now()))
+
+    @extend_schema(request=None, responses=s.AccessCodeWithPinSerializer, parameters=TENANT_PARAMS)
+    @action(detail=True, methods=["post"])
+    def regenerate(self, request: Request, pk: str | None = None) -> Response:
+        """Give this code a new PIN; the new PIN is in the response."""
+        code = self.get_object()
+        code = code_services().code_regenerate_pin(code=code, actor=self.access.actor, now=timezone.now())
+        return self._with_pin(code, code.pin)
+
+    def _with_pin(self, code: AccessCode, pin: str) -> Response:
+        return Response(s.AccessCodeWithPinSerializer(code, context={"revealed_pin": pin}).data)
+
+
+def code_services() -> Any:
+    # Imported on use: the engine's services import this app's models.
+    from locks import services
+
+    return services
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[*TENANT_PARAMS, OpenApiParameter("lock", OpenApiTypes.INT), OpenApiParameter("state", OpenApiTypes.STR)]
+    ),
+    retrieve=extend_schema(parameters=TENANT_PARAMS),
+)
+class LockCommandViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = LockCommand.objects.order_by("-id")
+    serializer_class = s.LockCommandSerializer
+    property_path = "lock__property"
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.action != "list":
+            return queryset
+        if value := self.request.query_params.get("state"):
+            queryset = queryset.filter(state=value)
+        return _int_filters(queryset, self.request, ("lock", "access_code"))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            *TENANT_PARAMS,
+            OpenApiParameter("status", OpenApiTypes.STR, enum=IssueStatus.values),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=IssueKind.values),
+            OpenApiParameter("lock", OpenApiTypes.INT),
+        ]
+    ),
+    retrieve=extend_schema(parameters=TENANT_PARAMS),
+)
+class LockIssueViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = LockIssue.objects.order_by("-last_seen_at", "-id")
+    serializer_class = s.LockIssueSerializer
+    property_path = "lock__property"
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        for name, choices in (("status", IssueStatus.values), ("kind", IssueKind.values)):
+            if value := params.get(name):
+                if value not in choices:
+                    raise ValidationError({name: f"Choose one of: {', '.join(choices)}."})
+                queryset = queryset.filter(**{name: value})
+        return _int_filters(queryset, self.request, ("lock",))

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import responses
+import time_machine
+from django.core.management import call_command
+
+from locks.models import Activity
+from portal.feeds import feed_import
+from portal.models import Booking, BookingStatus
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FEED_URL = "http://127.0.0.1:9/calendar/dune.ics"
+NOW = datetime(2030, 6, 1, 12, 0, tzinfo=ZoneInfo("UTC"))
+NY = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def dune(world):
+    world.dune.ical_url = FEED_URL
+    world.dune.save(update_fields=["ical_url"])
+    world.dune.refresh_from_db()  # the factory left check-in/out times as strings
+    return world.dune
+
+
+def ical_bookings(prop):
+    return {b.external_ref: b for b in Booking.objects.filter(property=prop, source="ical")}
+
+
+@pytest.fixture
+def serve():
+    """serve(body, status) makes the feed URL answer with body (or raise it, for an exception)."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock, time_machine.travel(NOW, tick=False):
+        mock.add(responses.GET, FEED_URL, body=b"")
+
+        def answer(body: bytes | Exception, status: int = 200) -> None:
+            mock.replace(responses.GET, FEED_URL, body=body, status=status, content_type="text/calendar")
+
+        yield answer
+
+
+def test_it_imports_new_stays_at_the_property_times(serve, dune):
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    result = feed_import(prop=dune, now=NOW)
+    bookings = ical_bookings(dune)
+    assert set(bookings) == {"1418fb94e984-aaaa@airbnb.com", "1418fb94e984-bbbb@airbnb.com"}
+    first = bookings["1418fb94e984-aaaa@airbnb.com"]
+    assert first.check_in == datetime(2030, 6, 10, 15, 0, tzinfo=NY)
+    assert first.check_out == datetime(2030, 6, 15, 11, 0, tzinfo=NY)
+    assert (first.guest_name, first.guest_phone) == ("Guest HMAAAA1111", "4321")
+    assert len(result.created) == 2
+    dune.refresh_from_db()
+    assert (dune.ical_last_fetched_at, dune.ical_last_error) == (NOW, "")
+
+
+def test_it_moves_cancels_and_adds_on_the_next_import_and_repeats_without_duplicates(serve, dune):
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    feed_import(prop=dune, now=NOW)
+    serve((FIXTURES / "airbnb_second.ics").read_bytes())
+    for _ in range(2):
+        feed_import(prop=dune, now=NOW)
+    bookings = ical_bookings(dune)
+    assert len(bookings) == 3
+    moved = bookings["1418fb94e984-aaaa@airbnb.com"]
+    assert (moved.status, moved.check_in) == (BookingStatus.CONFIRMED, datetime(2030, 6, 11, 15, 0, tzinfo=NY))
+    assert bookings["1418fb94e984-bbbb@airbnb.com"].status == BookingStatus.CANCELLED
+    assert bookings["vrbo-cccc"].guest_name == "Dana Whitfield"
+    assert Booking.objects.filter(external_ref="1418fb94e984-past@airbnb.com").count() == 0
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [(b"oops", 500), (requests.Timeout("slow"), 200), (b"<html>not a calendar</html>", 200)],
+    ids=["http-500", "timeout", "unparsable"],
+)
+def test_a_broken_feed_keeps_the_last_good_bookings_and_records_the_issue(serve, dune, body, status):
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    feed_import(prop=dune, now=NOW)
+    before = {ref: (b.status, b.check_in, b.check_out) for ref, b in ical_bookings(dune).items()}
+    serve(body, status)
+    for _ in range(2):
+        result = feed_import(prop=dune, now=NOW)
+    assert result.error
+    assert {ref: (b.status, b.check_in, b.check_out) for ref, b in ical_bookings(dune).items()} == before
+    dune.refresh_from_db()
+    assert dune.ical_last_error == result.error
+    assert Activity.objects.filter(tenant=dune.tenant, verb="feed.failed").count() == 1
+
+
+def test_it_clears_the_error_when_the_feed_recovers(serve, dune):
+    serve(b"down", 503)
+    feed_import(prop=dune, now=NOW)
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    feed_import(prop=dune, now=NOW)
+    dune.refresh_from_db()
+    assert dune.ical_last_error == ""
+    assert Activity.objects.filter(verb="feed.recovered").count() == 1
+
+
+def test_the_command_imports_every_feed(serve, dune, capsys):
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    call_command("import_feeds")
+    assert len(ical_bookings(dune)) == 2
+    assert "Dune Cottage: 2 new" in capsys.readouterr().out
+
+
+def test_the_task_imports_every_feed(serve, dune):
+    from portal.tasks import import_feeds
+
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    import_feeds()
+    assert len(ical_bookings(dune)) == 2
