@@ -142,6 +142,12 @@ def _error_word(body: Any) -> str:
     return ""
 
 
+def _error_message(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message") or "")
+    return ""
+
+
 def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
@@ -205,19 +211,12 @@ class SmartThingsProvider(Provider):
             timeout=self.timeout,
             secrets=(token,),
             error_word=_error_word,
+            error_message=_error_message,
+            status_reasons=STATUS_OVERRIDES,
         )
 
-    # --- HTTP
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            return self.http.json(method, path, **kwargs)
-        except ProviderError as exc:
-            override = STATUS_OVERRIDES.get(exc.status_code or 0)
-            if override is None:
-                raise
-            raise ProviderError(
-                override, exc.vendor_detail, retry_after=exc.retry_after, status_code=exc.status_code
-            ) from exc
+        return self.http.json(method, path, **kwargs)
 
     @staticmethod
     def _device_path(lock_or_id: Lock | str, suffix: str = "") -> str:
