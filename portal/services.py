@@ -1,4 +1,8 @@
-"""Booking services: every write to a booking goes through here (pages, API, feeds, CSV, seed)."""
+"""Booking services: every write to a booking goes through here (pages, API, feeds, CSV, seed).
+
+Each one keeps the booking's AccessCodes in step (locks.services.codes_sync_for_booking) in the same
+transaction, and the engine enqueues a dispatch on commit, so a code that is due goes out in seconds.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,14 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from locks.models import Activity
+from locks.services import codes_sync_for_booking
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
+
+UPDATABLE_FIELDS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "notes")
+CODE_FIELDS = {"property", "guest_name", "guest_phone", "check_in", "check_out"}
 
 
 def _validate_dates(check_in: datetime, check_out: datetime) -> None:
@@ -18,6 +27,11 @@ def _validate_dates(check_in: datetime, check_out: datetime) -> None:
         raise ValidationError({"check_in": "Dates must carry a time zone."})
     if check_out <= check_in:
         raise ValidationError({"check_out": "Check-out must be after check-in."})
+
+
+def _validate_guest(guest_name: str) -> None:
+    if not guest_name or not guest_name.strip():
+        raise ValidationError({"guest_name": "The guest's name is required."})
 
 
 @transaction.atomic
@@ -36,13 +50,19 @@ def booking_create(
     actor: AbstractBaseUser | None = None,
     now: datetime | None = None,
 ) -> Booking:
+    now = now or timezone.now()
     if property.tenant_id != tenant.pk:
         raise ValidationError({"property": "Unknown property."})
+    _validate_guest(guest_name)
     _validate_dates(check_in, check_out)
+    if source not in BookingSource.values:
+        raise ValidationError({"source": f"Unknown source {source!r}."})
+    if external_ref and Booking.objects.filter(tenant=tenant, source=source, external_ref=external_ref).exists():
+        raise ValidationError({"external_ref": "A booking with this reference already exists."})
     booking = Booking.objects.create(
         tenant=tenant,
         property=property,
-        guest_name=guest_name,
+        guest_name=guest_name.strip(),
         guest_phone=guest_phone,
         guest_email=guest_email,
         check_in=check_in,
@@ -51,22 +71,69 @@ def booking_create(
         external_ref=external_ref,
         notes=notes,
     )
-    _record(booking, actor, "booking.created", f"Booking for {guest_name} created ({source})")
+    _record(booking, actor, now, "booking.created", f"Booking for {booking.guest_name} created ({source})")
+    codes_sync_for_booking(booking=booking, now=now, actor=actor)
     return booking
 
 
-def _record(booking: Booking, actor: AbstractBaseUser | None, verb: str, message: str, **data: Any) -> None:
-    from django.utils import timezone
+@transaction.atomic
+def booking_update(
+    *, booking: Booking, actor: AbstractBaseUser | None = None, now: datetime | None = None, **changes: Any
+) -> Booking:
+    """Change a booking's property, guest details, dates or notes; its codes follow."""
+    now = now or timezone.now()
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
+    booking = Booking.objects.select_for_update().select_related("property").get(pk=booking.pk)
+    changed = {name: value for name, value in changes.items() if getattr(booking, name) != value}
+    if not changed:
+        return booking
+    if booking.status == BookingStatus.CANCELLED and set(changed) & CODE_FIELDS:
+        raise ValidationError({"__all__": "A cancelled booking cannot be changed."})
+    new_property = changed.get("property")
+    if new_property is not None and new_property.tenant_id != booking.tenant_id:
+        raise ValidationError({"property": "Unknown property."})
+    if "guest_name" in changed:
+        _validate_guest(changed["guest_name"])
+        changed["guest_name"] = changed["guest_name"].strip()
+    _validate_dates(changed.get("check_in", booking.check_in), changed.get("check_out", booking.check_out))
+    for name, value in changed.items():
+        setattr(booking, name, value)
+    booking.save(update_fields=[*changed, "updated_at"])
+    _record(booking, actor, now, "booking.updated", f"Booking for {booking.guest_name} changed: "
+            + ", ".join(name.replace("_", " ") for name in changed), fields=sorted(changed))
+    if set(changed) & CODE_FIELDS:
+        codes_sync_for_booking(booking=booking, now=now, actor=actor)
+    return booking
 
+
+@transaction.atomic
+def booking_cancel(*, booking: Booking, actor: AbstractBaseUser | None = None, now: datetime | None = None) -> Booking:
+    """Cancel a booking: its codes come off the locks (or never go on). Cancelling twice is a no-op."""
+    now = now or timezone.now()
+    booking = Booking.objects.select_for_update().select_related("property").get(pk=booking.pk)
+    if booking.status == BookingStatus.CANCELLED:
+        return booking
+    booking.status = BookingStatus.CANCELLED
+    booking.save(update_fields=["status", "updated_at"])
+    _record(booking, actor, now, "booking.cancelled", f"Booking for {booking.guest_name} cancelled")
+    codes_sync_for_booking(booking=booking, now=now, actor=actor)
+    return booking
+
+
+def _record(
+    booking: Booking, actor: AbstractBaseUser | None, now: datetime, verb: str, message: str, **data: Any
+) -> None:
     Activity.objects.create(
         tenant_id=booking.tenant_id,
         booking=booking,
         actor=actor if actor is not None and actor.is_authenticated else None,
         verb=verb,
-        message=message,
+        message=message[:500],
         data=data,
-        created_at=timezone.now(),
+        created_at=now,
     )
 
 
-__all__ = ["BookingStatus", "booking_create"]
+__all__ = ["BookingStatus", "booking_cancel", "booking_create", "booking_update"]

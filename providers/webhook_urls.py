@@ -1,3 +1,10 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from providers import webhook_views
+
+app_name = "webhooks"
+urlpatterns = [
+    path("<slug:vendor>/<uuid:account_uuid>/", webhook_views.receive, name="receive"),
+]

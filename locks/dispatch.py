@@ -1,0 +1,118 @@
+"""Per-lock command dispatch (DESIGN §4 "Commands, one at a time per lock").
+
+Each lock has a FIFO of queued commands and at most one `sent`. Claiming is a compare-and-swap update
+guarded by the partial unique index `command_one_in_flight_per_lock`, with `SKIP LOCKED` on PostgreSQL
+so many workers can dispatch at once. The vendor is called outside any transaction: a slow vendor must
+not hold row locks, and a crash after the claim leaves a `sent` command that the sweeper resolves.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from locks import services
+from locks.models import CommandAction, CommandState, Lock, LockCommand
+from providers.base import Outcome, Progress, ProviderError, Reason, Receipt
+
+logger = logging.getLogger(__name__)
+
+MAX_COMMANDS_PER_RUN = 50  # a lock with a long queue yields to the others; the next run continues
+
+
+def _claim_next(*, lock_id: int, now: datetime) -> LockCommand | None:
+    with transaction.atomic():
+        if LockCommand.objects.filter(lock_id=lock_id, state=CommandState.SENT).exists():
+            return None
+        ready = (
+            LockCommand.objects.filter(lock_id=lock_id, state=CommandState.QUEUED)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+            .order_by("id")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            ready = ready.select_for_update(skip_locked=True)
+        command = ready.first()
+        if command is None or not services.command_claim(command=command, now=now):
+            return None
+    return command
+
+
+def _call_vendor(command: LockCommand) -> Receipt:
+    from providers.registry import get_provider
+
+    lock = command.lock
+    provider = get_provider(lock.provider_account)
+    code = command.access_code
+    if command.action == CommandAction.RELOAD_CODES:
+        return provider.reload_codes(lock)
+    if code is None:
+        raise ProviderError(Reason.UNSUPPORTED, f"{command.action} needs an access code")
+    calls = {
+        CommandAction.CREATE: provider.create_code,
+        CommandAction.UPDATE: provider.update_code,
+        CommandAction.DELETE: provider.delete_code,
+    }
+    if command.action not in calls:
+        raise ProviderError(Reason.UNSUPPORTED, f"cannot dispatch {command.action}")
+    return calls[command.action](lock, code)
+
+
+def send_command(*, command: LockCommand, now: datetime) -> None:
+    """Send one claimed command and record what the vendor answered."""
+    command = LockCommand.objects.select_related("lock__provider_account", "access_code__lock").get(pk=command.pk)
+    try:
+        receipt = _call_vendor(command)
+    except ProviderError as exc:
+        services.command_fail(
+            command=command, reason=exc.reason, detail=exc.vendor_detail, retry_after=exc.retry_after,
+            clash_code_ref=exc.clash_code_ref, now=now,
+        )
+        return
+    except Exception as exc:  # an adapter bug must not leave the lock stuck with a command in flight
+        logger.exception("provider call failed for command %s", command.pk)
+        services.command_fail(command=command, reason=Reason.VENDOR_ERROR, detail=repr(exc)[:500], now=now)
+        return
+    services.command_acknowledge(
+        command=command, vendor_ref=receipt.vendor_ref, vendor_code_ref=receipt.vendor_code_ref,
+        pin=receipt.pin, summary=receipt.request_summary, now=now,
+    )
+    if receipt.progress == Progress.DONE:
+        outcome = Outcome(Progress.DONE, vendor_code_ref=receipt.vendor_code_ref, detail=receipt.detail)
+        services.command_complete(command=command, outcome=outcome, now=now, source="response")
+    elif receipt.progress == Progress.FAILED:
+        outcome = Outcome(Progress.FAILED, reason=Reason.VENDOR_ERROR, detail=receipt.detail)
+        services.command_complete(command=command, outcome=outcome, now=now, source="response")
+
+
+def dispatch_lock(*, lock_id: int, now: datetime) -> int:
+    """Send this lock's ready commands in order, one at a time, until one is left pending. Returns how
+    many commands were sent. Safe to run concurrently: a dispatcher that loses a claim just stops."""
+    sent = 0
+    for _ in range(MAX_COMMANDS_PER_RUN):
+        command = _claim_next(lock_id=lock_id, now=now)
+        if command is None:
+            break
+        send_command(command=command, now=now)
+        sent += 1
+        if LockCommand.objects.filter(pk=command.pk, state=CommandState.SENT).exists():
+            break  # accepted, outcome later (webhook, sweep): the lock is busy until then
+    return sent
+
+
+def locks_with_ready_commands(*, now: datetime) -> list[int]:
+    """Locks with a queued command whose time has come and nothing in flight (partial index scans)."""
+    busy = LockCommand.objects.filter(state=CommandState.SENT).values("lock_id")
+    return list(
+        LockCommand.objects.filter(state=CommandState.QUEUED)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .exclude(lock_id__in=busy)
+        .order_by()
+        .values_list("lock_id", flat=True)
+        .distinct()
+    )
+
+
+__all__ = ["Lock", "dispatch_lock", "locks_with_ready_commands", "send_command"]

@@ -1,0 +1,50 @@
+"""The minute tick (DESIGN §6): program due codes, start preloaded windows, remove ended codes, dispatch.
+
+Every query here rides a partial index (`code_due_program`, `code_due_remove`,
+`command_queue_per_lock`) so its cost follows what is due, not how much history there is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from locks import services
+from locks.dispatch import dispatch_lock, locks_with_ready_commands
+from locks.models import AccessCode, CodeStatus
+
+BATCH = 500  # codes per step and run; the next tick continues where this one stopped
+
+
+@dataclass
+class TickReport:
+    programmed: int = 0
+    activated: int = 0
+    removed: int = 0
+    dispatched_locks: int = 0
+
+
+def tick(*, now: datetime) -> TickReport:
+    report = TickReport()
+    # status=unset AND program_at <= now: exactly the code_due_program partial index.
+    due = AccessCode.objects.select_related("lock", "tenant").filter(
+        status=CodeStatus.UNSET, program_at__lte=now
+    ).order_by("program_at")[:BATCH]
+    for code in due:
+        if code.ends_at is not None and code.ends_at <= now:
+            continue  # the removal step below handles it
+        if not code.is_scheduled_on_device:
+            report.programmed += services.code_program(code=code, now=now)
+        elif code.starts_at is None or code.starts_at <= now:
+            report.activated += services.code_activate_scheduled(code=code, now=now)
+    # status in (unset, setting, set) AND ends_at <= now: the code_due_remove partial index.
+    ended = AccessCode.objects.select_related("lock", "tenant").filter(
+        status__in=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET], ends_at__lte=now
+    ).order_by("ends_at")[:BATCH]
+    for code in ended:
+        services.code_remove(code=code, now=now, note="window ended")
+        report.removed += 1
+    for lock_id in locks_with_ready_commands(now=now):
+        dispatch_lock(lock_id=lock_id, now=now)
+        report.dispatched_locks += 1
+    return report

@@ -1,0 +1,219 @@
+"""Webhook intake and event processing (DESIGN §8, §4 "Outcomes arrive four ways").
+
+Intake is fast and dumb: verify the raw body, store the delivery once (a repeat is dropped), enqueue its
+processing on commit. Processing correlates each normalized event with a command or a code and hands it
+to the engine's one completion path, `locks.services.command_complete`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from locks import services as engine
+from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, Lock, LockCommand
+from providers.base import EventKind, Outcome, Progress, Reason, VendorEvent, WebhookReply
+from providers.models import ProviderAccount, WebhookEvent
+from providers.registry import get_provider
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookRejected(Exception):
+    """The delivery is not acceptable. `status` is the HTTP answer: 401 unsigned/forged, 400 malformed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event: WebhookEvent | None
+    created: bool
+    reply: WebhookReply | None = None
+
+
+def webhook_ingest(*, account: ProviderAccount, body: bytes, headers: Mapping[str, str]) -> IngestResult:
+    """Verify, store once, enqueue. Raises WebhookRejected; nothing is stored for a rejected delivery."""
+    from providers.base import WebhookVerificationError
+
+    provider = get_provider(account)
+    reply = provider.webhook_reply(body, headers)
+    if reply is not None:
+        return IngestResult(event=None, created=False, reply=reply)
+    try:
+        provider.verify_webhook(body, headers)
+    except WebhookVerificationError as exc:
+        raise WebhookRejected(401, str(exc) or "bad signature") from exc
+    try:
+        payload = json.loads(body)
+        provider.parse_webhook(body, headers)
+        event_id = provider.webhook_event_id(body, headers) or hashlib.sha256(body).hexdigest()
+    except (ValueError, KeyError, TypeError, WebhookVerificationError) as exc:
+        raise WebhookRejected(400, f"malformed webhook: {exc}") from exc
+    safe_headers = {k: v for k, v in headers.items() if k.lower() not in {"authorization", "cookie"}}
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.create(
+                provider_account=account, vendor_event_id=event_id[:200], received_at=timezone.now(),
+                payload=payload, headers=safe_headers,
+            )
+            transaction.on_commit(lambda: _enqueue(event.pk))
+    except IntegrityError:
+        existing = WebhookEvent.objects.filter(provider_account=account, vendor_event_id=event_id[:200]).first()
+        return IngestResult(event=existing, created=False)
+    return IngestResult(event=event, created=True)
+
+
+def _enqueue(event_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("providers.tasks.process_event", event_id)
+
+
+def event_process(*, event_id: int, now: datetime) -> str:
+    """Apply one stored delivery. Idempotent: a processed event is not applied twice."""
+    event = WebhookEvent.objects.select_related("provider_account").filter(pk=event_id).first()
+    if event is None or event.processed_at is not None:
+        return "skipped"
+    account = event.provider_account
+    provider = get_provider(account)
+    body = json.dumps(event.payload).encode()
+    results = []
+    matched_command: LockCommand | None = None
+    matched_code: AccessCode | None = None
+    for vendor_event in provider.parse_webhook(body, event.headers or {}):
+        result, command, code = _apply(account, vendor_event, now=now)
+        results.append(result)
+        matched_command = matched_command or command
+        matched_code = matched_code or code
+    summary = "; ".join(results) or "no events"
+    WebhookEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+        processed_at=now, result=summary[:200], matched_command=matched_command, matched_code=matched_code
+    )
+    return summary
+
+
+SUCCESS_KINDS = {
+    EventKind.COMMAND_SUCCEEDED: None,
+    EventKind.CODE_SET: (CommandAction.CREATE, CommandAction.UPDATE),
+    EventKind.CODE_SCHEDULED: (CommandAction.CREATE, CommandAction.UPDATE),
+    EventKind.CODE_REMOVED: (CommandAction.DELETE,),
+}
+FAILURE_KINDS = {EventKind.COMMAND_FAILED, EventKind.CODE_FAILED}
+
+
+def _lock_for(account: ProviderAccount, event: VendorEvent) -> Lock | None:
+    if not event.vendor_device_id:
+        return None
+    return Lock.objects.filter(provider_account=account, vendor_device_id=event.vendor_device_id).first()
+
+
+def _correlate(
+    account: ProviderAccount, lock: Lock | None, event: VendorEvent, actions: tuple[str, ...] | None
+) -> LockCommand | None:
+    """vendor_ref; then (lock, vendor code ref); then the lock's single in-flight command."""
+    in_flight = LockCommand.objects.select_related("access_code__lock", "lock").filter(state=CommandState.SENT)
+    if event.vendor_ref:
+        command = in_flight.filter(lock__provider_account=account, vendor_ref=event.vendor_ref).first()
+        if command is not None:
+            return command
+    if lock is None:
+        return None
+    if event.vendor_code_ref:
+        command = in_flight.filter(lock=lock, access_code__vendor_code_ref=event.vendor_code_ref).first()
+        if command is not None:
+            return command
+    command = in_flight.filter(lock=lock).first()
+    if command is None:
+        return None
+    if actions is not None and command.action not in actions:
+        return None
+    if event.kind == EventKind.CODE_FAILED or event.vendor_code_ref:
+        return command  # one in flight per lock: a report about this lock's codes is about it
+    return command if not event.vendor_ref else None
+
+
+def _apply(
+    account: ProviderAccount, event: VendorEvent, *, now: datetime
+) -> tuple[str, LockCommand | None, AccessCode | None]:
+    lock = _lock_for(account, event)
+    if event.kind in (EventKind.DEVICE_ONLINE, EventKind.DEVICE_OFFLINE, EventKind.BATTERY):
+        if lock is None:
+            return f"{event.kind}: unknown device", None, None
+        with transaction.atomic():
+            engine.lock_observe_device(
+                lock=lock, now=now,
+                online={EventKind.DEVICE_ONLINE: True, EventKind.DEVICE_OFFLINE: False}.get(event.kind),
+                battery_level=event.battery_level,
+            )
+        return f"{event.kind}: {lock.name}", None, None
+    if event.kind in SUCCESS_KINDS or event.kind in FAILURE_KINDS:
+        return _apply_outcome(account, lock, event, now=now)
+    if event.kind in (EventKind.CODE_CHANGED_EXTERNALLY, EventKind.CODES_CLEARED) and lock is not None:
+        engine.lock_request_reconcile(lock=lock, now=now)
+        return f"{event.kind}: reconcile requested", None, None
+    return f"{event.kind}: ignored", None, None
+
+
+def _apply_outcome(
+    account: ProviderAccount, lock: Lock | None, event: VendorEvent, *, now: datetime
+) -> tuple[str, LockCommand | None, AccessCode | None]:
+    failed = event.kind in FAILURE_KINDS
+    command = _correlate(account, lock, event, None if failed else SUCCESS_KINDS[event.kind])
+    if command is not None:
+        code = command.access_code
+        if failed:
+            reason = event.reason or Reason.VENDOR_ERROR
+            clash = event.clash_code_ref
+            # "slot 1 failed" while we are setting slot 2: the PIN we sent clashes with slot 1.
+            other_slot = bool(event.vendor_code_ref and code and code.vendor_code_ref
+                              and event.vendor_code_ref != code.vendor_code_ref)
+            if event.kind == EventKind.CODE_FAILED and (clash or other_slot):
+                reason = Reason.DUPLICATE_PIN
+                clash = clash or event.vendor_code_ref
+            outcome = Outcome(Progress.FAILED, reason=reason, clash_code_ref=clash, detail=event.detail)
+        else:
+            outcome = Outcome(Progress.DONE, vendor_code_ref=_own_ref(command, event), detail=event.detail)
+        done = engine.command_complete(command=command, outcome=outcome, now=now, source="webhook")
+        return f"{event.kind}: command {command.pk} {'completed' if done else 'already settled'}", command, code
+    return _apply_to_code(account, lock, event, now=now)
+
+
+def _own_ref(command: LockCommand, event: VendorEvent) -> str:
+    code = command.access_code
+    if code is not None and code.vendor_code_ref and event.vendor_code_ref != code.vendor_code_ref:
+        return code.vendor_code_ref
+    return event.vendor_code_ref
+
+
+def _apply_to_code(
+    account: ProviderAccount, lock: Lock | None, event: VendorEvent, *, now: datetime
+) -> tuple[str, LockCommand | None, AccessCode | None]:
+    """No command in flight matches: the event is about a code's life on the lock (or late)."""
+    if lock is None or not event.vendor_code_ref:
+        return f"{event.kind}: no match", None, None
+    code = (
+        AccessCode.objects.select_related("lock", "tenant")
+        .filter(lock=lock, vendor_code_ref=event.vendor_code_ref).exclude(status=CodeStatus.REMOVED)
+        .order_by("-id").first()
+    )
+    if code is None:
+        return f"{event.kind}: no live code", None, None
+    window_started = code.starts_at is None or code.starts_at <= now
+    if event.kind == EventKind.CODE_SET and code.status == CodeStatus.UNSET and code.is_scheduled_on_device \
+            and window_started:
+        engine.code_activate_scheduled(code=code, now=now)
+        return f"{event.kind}: code {code.pk} active", None, code
+    if event.kind == EventKind.CODE_REMOVED and code.status in (CodeStatus.SET, CodeStatus.SETTING):
+        engine.lock_request_reconcile(lock=lock, now=now)
+        return f"{event.kind}: code {code.pk} gone unexpectedly, reconcile requested", None, code
+    return f"{event.kind}: code {code.pk} unchanged", None, code
