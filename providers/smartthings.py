@@ -489,12 +489,17 @@ class SmartThingsProvider(Provider):
         if lifecycle == "PING":
             challenge = (payload.get("pingData") or {}).get("challenge", "")
             return WebhookReply(status=200, body={"pingData": {"challenge": challenge}})
+        if lifecycle not in LIFECYCLE_ACKS:
+            return None
+        # Answered instead of stored, so possibly before the intake verifies: check the signature here.
+        try:
+            self.verify_webhook(body, headers)
+        except WebhookVerificationError as exc:
+            return WebhookReply(status=401, body={"error": str(exc)})
         if lifecycle == "CONFIRMATION":
             url = (payload.get("confirmationData") or {}).get("confirmationUrl", "")
             logger.info("SmartThings CONFIRMATION for account %s: open %s to enable events", self.account.pk, url)
-        if lifecycle in LIFECYCLE_ACKS:
-            return WebhookReply(status=200, body=LIFECYCLE_ACKS[lifecycle])
-        return None
+        return WebhookReply(status=200, body=LIFECYCLE_ACKS[lifecycle])
 
     def webhook_event_id(self, body: bytes, headers: Mapping[str, str]) -> str:
         """One event: its eventId. A batch: a digest of its sorted event ids (fits the column, stable)."""

@@ -503,13 +503,18 @@ def test_it_answers_confirmation_and_shows_the_url_to_open(provider, app_key):
         {"lifecycle": "CONFIRMATION", "confirmationData": {"appId": "app-1", "confirmationUrl": url}}
     ).encode()
 
-    provider.verify_webhook(body, signed_headers(body, app_key))
-    reply = provider.webhook_reply(body, {})
+    reply = provider.webhook_reply(body, signed_headers(body, app_key))
     (event,) = provider.parse_webhook(body, {})
 
     assert reply.status == 200
     assert event.kind == EventKind.IGNORED
     assert url in event.detail
+
+
+def test_it_refuses_an_unsigned_confirmation(provider):
+    body = json.dumps({"lifecycle": "CONFIRMATION", "confirmationData": {"appId": "a", "confirmationUrl": "u"}}).encode()
+
+    assert provider.webhook_reply(body, {"X-Lockstep-Request-Path": WEBHOOK_PATH}).status == 401
 
 
 def test_it_lets_events_be_stored_rather_than_answered(provider):
