@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import views
+from portal import settings_views, views
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -12,7 +12,11 @@ tenant_patterns = [
     path("properties/<int:property_id>/", views.property_detail, name="property_detail"),
     path("bookings/", views.booking_list, name="booking_list"),
     path("bookings/<int:booking_id>/", views.booking_detail, name="booking_detail"),
-    path("settings/", views.settings_home, name="settings"),
+    path("settings/", settings_views.settings_home, name="settings"),
+    path("settings/members/", settings_views.member_list, name="settings_members"),
+    path("settings/members/<int:member_id>/", settings_views.member_edit, name="settings_member_edit"),
+    path("settings/members/<int:member_id>/remove/", settings_views.member_remove, name="settings_member_remove"),
+    path("settings/defaults/", settings_views.tenant_defaults, name="settings_defaults"),
     path("", include("locks.urls")),
     path("providers/", include("providers.urls")),
 ]
@@ -21,6 +25,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Invited members choose their password through Django's reset-confirm view (portal/members.py).
+    path(
+        "set-password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(template_name="settings/set_password.html"),
+        name="password_reset_confirm",
+    ),
+    path(
+        "set-password/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="settings/set_password_done.html"),
+        name="password_reset_complete",
+    ),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
     path("api/", include("portal.api_urls")),
     path("webhooks/", include("providers.webhook_urls")),

@@ -1,0 +1,87 @@
+"""Forms of the admin Settings area. They validate input; the writes are in portal/members.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from portal.members import TENANT_DEFAULT_FIELDS
+from portal.models import Membership, Property, Role, Tenant
+
+MIN_CODE_LENGTH, MAX_CODE_LENGTH = 4, 8  # what every supported vendor accepts (VENDORS.md)
+MAX_BUFFER_MINUTES = 24 * 60
+
+
+def _tenant_properties(tenant: Tenant) -> forms.ModelMultipleChoiceField:
+    return forms.ModelMultipleChoiceField(
+        queryset=Property.objects.for_tenant(tenant),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Owners see only these properties.",
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.STAFF)
+
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["properties"] = _tenant_properties(tenant)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("properties") and data.get("role") != Role.OWNER:
+            self.add_error("properties", "Only owners are linked to properties.")
+        return data
+
+
+class MemberForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def __init__(self, *args: Any, membership: Membership, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].initial = membership.role
+        self.fields["properties"] = _tenant_properties(membership.tenant)
+        self.fields["properties"].initial = list(membership.owned_properties.values_list("pk", flat=True))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("properties") and data.get("role") != Role.OWNER:
+            self.add_error("properties", "Only owners are linked to properties.")
+        return data
+
+
+class TenantDefaultsForm(forms.ModelForm):
+    class Meta:
+        model = Tenant
+        fields = list(TENANT_DEFAULT_FIELDS)
+        labels = {
+            "default_before_minutes": "Code starts before check-in (minutes)",
+            "default_after_minutes": "Code ends after check-out (minutes)",
+            "default_code_length": "PIN length",
+            "default_pin_policy": "PIN policy",
+            "alert_emails_enabled": "Email admins about failing locks",
+        }
+        help_texts = {"timezone": "An IANA time zone, e.g. America/New_York or Europe/Lisbon."}
+
+    def clean_default_code_length(self) -> int:
+        value = self.cleaned_data["default_code_length"]
+        if not MIN_CODE_LENGTH <= value <= MAX_CODE_LENGTH:
+            raise forms.ValidationError(
+                f"Choose a length from {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digits."
+            )
+        return value
+
+    def _clean_buffer(self, name: str) -> int:
+        value = self.cleaned_data[name]
+        if value > MAX_BUFFER_MINUTES:
+            raise forms.ValidationError(f"At most {MAX_BUFFER_MINUTES} minutes (one day).")
+        return value
+
+    def clean_default_before_minutes(self) -> int:
+        return self._clean_buffer("default_before_minutes")
+
+    def clean_default_after_minutes(self) -> int:
+        return self._clean_buffer("default_after_minutes")

@@ -1,0 +1,178 @@
+"""Provider account pages (admins only): list, add, edit, test connection, import devices, webhook.
+
+Credentials are write-only: no page renders a stored secret; the one exception is a freshly generated
+webhook secret, shown once in the response to the POST that made it.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from portal.permissions import admin_required
+from portal.tenancy import get_for_tenant
+from providers import accounts
+from providers.base import ProviderError
+from providers.forms import AccountForm, ImportDevicesForm
+from providers.models import ProviderAccount, Vendor
+
+
+def _account(request: HttpRequest, account_uuid: UUID) -> ProviderAccount:
+    return get_for_tenant(ProviderAccount, request.tenant, uuid=account_uuid)
+
+
+def _credential_rows(account: ProviderAccount) -> list[tuple[str, str]]:
+    stored = account.credentials or {}
+    rows = []
+    for spec in accounts.CREDENTIAL_FIELDS.get(account.vendor, ()):
+        value = stored.get(spec.name)
+        shown = (
+            accounts.masked(value) if spec.secret else (str(value) if value not in (None, "") else "not set")
+        )
+        rows.append((spec.label, shown))
+    return rows
+
+
+@admin_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    account_rows = ProviderAccount.objects.for_tenant(request.tenant).annotate(lock_count=Count("locks"))
+    return render(
+        request, "providers/account_list.html", {"accounts": account_rows, "vendors": Vendor.choices}
+    )
+
+
+@never_cache
+@admin_required
+def account_create(request: HttpRequest) -> HttpResponse:
+    vendor = request.POST.get("vendor") or request.GET.get("vendor", "")
+    if vendor not in accounts.CREDENTIAL_FIELDS:
+        return render(request, "providers/account_vendor.html", {"vendors": Vendor.choices})
+    form = AccountForm(request.POST or None, vendor=vendor)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = accounts.account_create(
+                tenant=request.tenant,
+                vendor=vendor,
+                name=form.cleaned_data["name"],
+                credentials=form.credentials(),
+                webhook_secret=form.cleaned_data.get("webhook_secret") or "",
+                actor=request.user,
+                now=timezone.now(),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Added {account}. Test the connection, then import its devices.")
+            return redirect(
+                "providers:account_detail", tenant_slug=request.tenant.slug, account_uuid=account.uuid
+            )
+    status = 400 if request.method == "POST" and form.errors else 200
+    context = {"form": form, "vendor": vendor, "vendor_label": Vendor(vendor).label}
+    return render(request, "providers/account_form.html", context, status=status)
+
+
+@admin_required
+def account_detail(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+    account = _account(request, account_uuid)
+    context = {
+        "account": account,
+        "credential_rows": _credential_rows(account),
+        "webhook_url": accounts.webhook_url(account),
+        "webhook_secret_state": accounts.masked(account.webhook_secret),
+        "vendor_supplies_secret": account.vendor in accounts.VENDOR_SUPPLIED_WEBHOOK_SECRET,
+        "locks": account.locks.select_related("property").order_by("property__name", "name"),
+        "import_form": ImportDevicesForm(tenant=request.tenant),
+    }
+    return render(request, "providers/account_detail.html", context)
+
+
+@never_cache
+@admin_required
+def account_edit(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+    account = _account(request, account_uuid)
+    form = AccountForm(request.POST or None, vendor=account.vendor, account=account)
+    if request.method == "POST" and form.is_valid():
+        try:
+            accounts.account_update(
+                account=account,
+                name=form.cleaned_data["name"],
+                credentials=form.credentials(),
+                webhook_secret=form.cleaned_data.get("webhook_secret") or "",
+                actor=request.user,
+                now=timezone.now(),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Saved {account}.")
+            return redirect(
+                "providers:account_detail", tenant_slug=request.tenant.slug, account_uuid=account.uuid
+            )
+    status = 400 if request.method == "POST" and form.errors else 200
+    context = {
+        "form": form,
+        "account": account,
+        "vendor": account.vendor,
+        "vendor_label": account.get_vendor_display(),
+    }
+    return render(request, "providers/account_form.html", context, status=status)
+
+
+@admin_required
+@require_POST
+def account_test(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+    account = _account(request, account_uuid)
+    result = accounts.account_check_connection(account=account, actor=request.user, now=timezone.now())
+    if result.ok:
+        messages.success(request, f"{account.name}: the vendor accepted the credentials.")
+    else:
+        messages.error(request, f"{account.name}: {account.get_status_display()}. {result.detail}")
+    return redirect("providers:account_detail", tenant_slug=request.tenant.slug, account_uuid=account.uuid)
+
+
+@admin_required
+def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+    account = _account(request, account_uuid)
+    form = ImportDevicesForm(request.POST or None, tenant=request.tenant)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = accounts.account_import_devices(
+                account=account,
+                property=form.cleaned_data["property"],
+                actor=request.user,
+                now=timezone.now(),
+            )
+        except ProviderError as exc:
+            form.add_error(
+                None, f"The vendor did not list the devices: {exc.vendor_detail or exc.reason.value}."
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                f"Imported {len(result.created)} new lock(s); refreshed {len(result.updated)} known lock(s).",
+            )
+            return redirect(
+                "providers:account_detail", tenant_slug=request.tenant.slug, account_uuid=account.uuid
+            )
+    status = 400 if request.method == "POST" and form.errors else 200
+    return render(request, "providers/account_import.html", {"account": account, "form": form}, status=status)
+
+
+@never_cache
+@admin_required
+@require_POST
+def account_webhook_secret(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+    account = _account(request, account_uuid)
+    secret = accounts.account_generate_webhook_secret(account=account, actor=request.user, now=timezone.now())
+    context = {"account": account, "secret": secret, "webhook_url": accounts.webhook_url(account)}
+    return render(request, "providers/webhook_secret.html", context)
