@@ -1,9 +1,9 @@
 """Schlage Home API v2 (Allegion) adapter: access codes on Encode locks, outcomes by command id.
 
 Credentials (encrypted JSON on the ProviderAccount):
-- `token`: the OAuth access token (Bearer).
-- `subscription_key` (optional): sent as `alle-subscription-key`, the API-management key Allegion's
-  developer portal issues [I: the reference is login-gated].
+- `token` (alias `access_token`): the OAuth access token (Bearer).
+- `subscription_key` (alias `api_key`, as the settings form names it): sent as `alle-subscription-key`,
+  the API-management key Allegion's developer portal issues [I: the reference is login-gated].
 - `webhook_public_key`: the RSA-2048 public key (PEM) that Schlage signs webhooks with
   (Yonomi/schlage-home-api-v2-webhook-signature README.md publishes it; we never fetch it).
 - `base_url` (optional): defaults to https://api.allegion.com/schlage-home.
@@ -171,9 +171,12 @@ class SchlageProvider(Provider):
 
     def __init__(self, account: ProviderAccount) -> None:
         super().__init__(account)
-        token = str(self.credentials.get("token") or "")
-        subscription_key = str(self.credentials.get("subscription_key") or "")
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        token = str(self.credentials.get("token") or self.credentials.get("access_token") or "")
+        # The settings form calls the API-management key `api_key`.
+        subscription_key = str(self.credentials.get("subscription_key") or self.credentials.get("api_key") or "")
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         if subscription_key:
             headers["alle-subscription-key"] = subscription_key
         self.http = VendorHttp(

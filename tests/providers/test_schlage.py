@@ -422,3 +422,15 @@ def test_it_reads_battery_when_an_event_carries_it(provider):
     assert lock_state.kind == EventKind.IGNORED
     assert battery.kind == EventKind.BATTERY
     assert battery.battery_level == pytest.approx(0.15)
+
+
+@responses.activate
+def test_it_sends_the_settings_forms_api_key_as_the_subscription_key(lock):
+    lock.provider_account.credentials = {"token": TOKEN, "api_key": "sub-key-123"}
+    responses.get(f"{API}/devices", json=[])
+
+    get_provider(lock.provider_account).check_connection()
+
+    sent = responses.calls[-1].request.headers
+    assert sent["alle-subscription-key"] == "sub-key-123"
+    assert sent["Authorization"] == f"Bearer {TOKEN}"
