@@ -1,0 +1,259 @@
+"""Timeouts, lost webhooks, retries, duplicate PINs and credential failures end in the right state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from locks.models import AccessCode, CodeStatus, CommandState, IssueKind, IssueStatus, LockCommand, LockIssue
+from locks.services import BACKOFF_MINUTES, code_regenerate_pin, code_retry_now, codes_sync_for_booking
+from locks.sweep import sweep
+from locks.tick import tick
+from portal.services import booking_cancel, booking_create, booking_update
+from providers.base import EventKind, Progress, ProviderError, Reason
+from providers.models import AccountStatus, WebhookEvent
+from providers.services import event_process
+from tests.locks.conftest import T0
+
+
+def _booking(place, *, days=1):
+    check_in = T0 + timedelta(days=days)
+    return booking_create(tenant=place.tenant, property=place.property, guest_name="Ben Okafor",
+                          check_in=check_in, check_out=check_in + timedelta(days=2), now=T0)
+
+
+def _issue(code, kind):
+    return LockIssue.objects.filter(access_code=code, kind=kind).first()
+
+
+def test_a_timeout_is_retried_to_success(single, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(single)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    first = LockCommand.objects.get(access_code=code)
+    assert first.state == CommandState.SENT
+
+    report = sweep(now=T0 + timedelta(minutes=6))  # stale: asked about, still pending
+    assert report.polled == 1 and LockCommand.objects.get(pk=first.pk).state == CommandState.SENT
+
+    sweep(now=T0 + timedelta(minutes=31))  # past the hard limit
+    first.refresh_from_db()
+    retry = LockCommand.objects.get(access_code=code, attempt=2)
+    assert first.state == CommandState.TIMED_OUT and first.reason == Reason.TIMEOUT
+    assert retry.state == CommandState.QUEUED
+    assert retry.not_before == T0 + timedelta(minutes=31 + BACKOFF_MINUTES[0])
+    issue = _issue(code, IssueKind.COMMAND_TIMEOUT)
+    assert issue.status == IssueStatus.OPEN
+
+    cloud.mode = Progress.DONE
+    tick(now=T0 + timedelta(minutes=31, seconds=30))  # backoff not over
+    assert LockCommand.objects.get(pk=retry.pk).state == CommandState.QUEUED
+    tick(now=T0 + timedelta(minutes=32))
+    code.refresh_from_db()
+    issue.refresh_from_db()
+    assert LockCommand.objects.get(pk=retry.pk).state == CommandState.SUCCEEDED
+    assert code.status in (CodeStatus.UNSET, CodeStatus.SET) and code.verification == "vendor_ack"
+    assert issue.status == IssueStatus.RESOLVED
+
+
+def test_a_lost_webhook_is_completed_by_the_sweep(place, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(place)
+    code = AccessCode.objects.get(booking=booking, lock=place.jit)
+    at = code.program_at
+    tick(now=at)
+    command = LockCommand.objects.get(access_code=code)
+    cloud.finish(command.vendor_ref)  # the lock did it; the webhook never came
+
+    sweep(now=at + timedelta(minutes=4))  # not stale yet
+    assert LockCommand.objects.get(pk=command.pk).state == CommandState.SENT
+    report = sweep(now=at + timedelta(minutes=6))
+    code.refresh_from_db()
+    assert report.completed >= 1
+    assert LockCommand.objects.get(pk=command.pk).state == CommandState.SUCCEEDED
+    assert code.status == CodeStatus.SET
+    assert code.activities.filter(verb="command.succeeded", data__source="sweep").exists()
+
+
+def test_the_backoff_table_then_failure_with_an_issue(single, cloud):
+    booking = _booking(single)
+    code = AccessCode.objects.get(booking=booking)
+    now = T0
+    delays = []
+    for _ in range(len(BACKOFF_MINUTES) + 1):
+        cloud.answer("create", ProviderError(Reason.BUSY, "423 Locked"))
+        tick(now=now)
+        queued = LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED).first()
+        if queued is None:
+            break
+        delays.append(int((queued.not_before - now).total_seconds() // 60))
+        now = queued.not_before
+    code.refresh_from_db()
+    assert delays == list(BACKOFF_MINUTES)
+    assert code.status == CodeStatus.FAILED and code.last_reason == Reason.BUSY
+    issue = _issue(code, IssueKind.BUSY)
+    assert issue.status == IssueStatus.OPEN and issue.occurrences == len(BACKOFF_MINUTES) + 1
+    assert len(cloud.sent("create")) == len(BACKOFF_MINUTES) + 1
+
+    code_retry_now(code=code, actor=None, now=now + timedelta(hours=1))
+    tick(now=now + timedelta(hours=1))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device  # preloaded, window not started
+    assert LockIssue.objects.get(pk=issue.pk).status == IssueStatus.RESOLVED
+
+
+def test_rate_limits_wait_at_least_retry_after(single, cloud):
+    _booking(single)
+    cloud.answer("create", ProviderError(Reason.RATE_LIMITED, "429", retry_after=600))
+    tick(now=T0)
+    queued = LockCommand.objects.get(state=CommandState.QUEUED)
+    assert queued.not_before == T0 + timedelta(minutes=10)
+
+
+def test_a_permanent_error_fails_the_code_with_an_issue(single, cloud):
+    booking = _booking(single)
+    cloud.answer("create", ProviderError(Reason.SCHEDULE_INVALID, "Schedule parameters are not valid"))
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    assert code.status == CodeStatus.FAILED
+    issue = _issue(code, IssueKind.SCHEDULE_INVALID)
+    assert issue.status == IssueStatus.OPEN and "Schedule parameters" in issue.detail
+    assert len(cloud.sent()) == 1  # never retried by itself
+
+
+def _duplicate_on_other_slot(place, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(place, days=0)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking, lock=place.jit)
+    command = LockCommand.objects.get(access_code=code)
+    assert code.vendor_code_ref and code.vendor_code_ref != "slot-1"
+    WebhookEvent.objects.create(
+        provider_account=place.account, vendor_event_id="e1", received_at=T0,
+        payload={"id": "e1", "events": [{"kind": EventKind.CODE_FAILED, "device": "back", "code_ref": "slot-1"}]},
+    )
+    event_process(event_id=WebhookEvent.objects.get(vendor_event_id="e1").pk, now=T0 + timedelta(seconds=30))
+    return code, command
+
+
+def test_a_duplicate_pin_on_another_slot_gets_a_new_pin_when_the_guest_was_not_told(place, cloud):
+    code, command = _duplicate_on_other_slot(place, cloud)
+    old_pin = code.pin
+    command.refresh_from_db()
+    code.refresh_from_db()
+    assert command.state == CommandState.FAILED and command.reason == Reason.DUPLICATE_PIN
+    assert code.pin != old_pin and code.status == CodeStatus.SETTING
+    retry = LockCommand.objects.get(access_code=code, state=CommandState.QUEUED)
+    assert retry.action == "create" and retry.attempt == 2
+    issue = _issue(code, IssueKind.DUPLICATE_PIN)
+    assert issue.data["clash_code_ref"] == "slot-1" and "slot-1" in issue.detail
+
+    cloud.mode = Progress.DONE
+    tick(now=T0 + timedelta(minutes=1))
+    code.refresh_from_db()
+    issue.refresh_from_db()
+    assert code.status == CodeStatus.SET and cloud.sent("create")[-1].pin == code.pin
+    assert issue.status == IssueStatus.RESOLVED
+
+
+def test_a_duplicate_pin_the_guest_already_has_asks_staff(place, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(place, days=0)
+    AccessCode.objects.filter(booking=booking).update(guest_notified=True)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking, lock=place.jit)
+    old_pin = code.pin
+    WebhookEvent.objects.create(
+        provider_account=place.account, vendor_event_id="e1", received_at=T0,
+        payload={"id": "e1", "events": [{"kind": EventKind.CODE_FAILED, "device": "back", "clash": "slot-1"}]},
+    )
+    event_process(event_id=WebhookEvent.objects.get().pk, now=T0 + timedelta(seconds=30))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.FAILED and code.pin == old_pin
+    assert not LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED).exists()
+    issue = _issue(code, IssueKind.DUPLICATE_PIN)
+    assert issue.status == IssueStatus.OPEN and issue.data["clash_code_ref"] == "slot-1"
+
+    cloud.mode = Progress.DONE
+    code_regenerate_pin(code=code, actor=None, now=T0 + timedelta(minutes=5))
+    tick(now=T0 + timedelta(minutes=5))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET and code.pin != old_pin
+
+
+def test_rejected_credentials_flag_the_account_and_every_lock(place, cloud):
+    _booking(place, days=0)
+    cloud.answer("create", ProviderError(Reason.AUTH_FAILED, "401 Unauthorized"))
+    tick(now=T0)
+    place.account.refresh_from_db()
+    assert place.account.status == AccountStatus.AUTH_FAILED
+    flagged = set(LockIssue.objects.filter(kind=IssueKind.AUTH_FAILED, status=IssueStatus.OPEN,
+                                           access_code__isnull=True).values_list("lock_id", flat=True))
+    assert flagged == {place.native.pk, place.jit.pk}
+
+
+def test_coalescing_keeps_one_create_and_a_delete_cancels_it(single, cloud):
+    booking = _booking(single)
+    code = AccessCode.objects.get(booking=booking)
+    assert LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED).count() == 1
+    booking_update(booking=booking, check_out=booking.check_out + timedelta(days=1), now=T0)
+    booking_update(booking=booking, guest_name="Ben O.", now=T0)
+    queued = LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED)
+    assert [c.action for c in queued] == ["create"]
+
+    booking_cancel(booking=booking, now=T0)
+    code.refresh_from_db()
+    assert code.status == CodeStatus.REMOVED
+    assert LockCommand.objects.get(access_code=code).state == CommandState.CANCELLED
+    tick(now=T0)
+    assert cloud.sent() == []
+
+
+def test_an_update_queued_behind_an_in_flight_create_is_sent_after_it(single, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(single)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    booking_update(booking=booking, guest_name="Ben O.", now=T0 + timedelta(minutes=1))
+    booking_update(booking=booking, check_out=booking.check_out + timedelta(days=1), now=T0 + timedelta(minutes=1))
+    assert list(LockCommand.objects.filter(access_code=code).values_list("action", "state")) == [
+        ("create", CommandState.SENT), ("update", CommandState.QUEUED)]
+    tick(now=T0 + timedelta(minutes=2))
+    assert len(cloud.sent()) == 1  # one in flight per lock
+
+    cloud.mode = Progress.DONE
+    cloud.finish(cloud.sent()[0].ref)
+    sweep(now=T0 + timedelta(minutes=10))
+    code.refresh_from_db()
+    assert [c.action for c in cloud.sent("create") + cloud.sent("update")] == ["create", "update"]
+    assert cloud.codes["front"][code.vendor_code_ref].name == "Ben O."
+
+
+def test_a_delete_for_a_code_the_lock_no_longer_has_counts_as_removed(single, cloud):
+    booking = _booking(single)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    cloud.answer("delete", ProviderError(Reason.NOT_FOUND_ON_DEVICE, "404"))
+    booking_cancel(booking=booking, now=T0 + timedelta(minutes=1))
+    tick(now=T0 + timedelta(minutes=1))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.REMOVED
+
+
+def test_sync_does_not_resurrect_a_failed_code(single, cloud):
+    booking = _booking(single)
+    cloud.answer("create", ProviderError(Reason.INVALID_PIN, "bad"))
+    tick(now=T0)
+    codes_sync_for_booking(booking=booking, now=T0 + timedelta(minutes=1))
+    assert AccessCode.objects.filter(booking=booking).count() == 1
+    assert AccessCode.objects.get(booking=booking).status == CodeStatus.FAILED
+
+
+@pytest.mark.parametrize("reason", [Reason.NACK, Reason.VENDOR_ERROR, Reason.DEVICE_OFFLINE])
+def test_transient_reasons_are_retried(single, cloud, reason):
+    _booking(single)
+    cloud.answer("create", ProviderError(reason, "x"))
+    tick(now=T0)
+    assert LockCommand.objects.filter(state=CommandState.QUEUED, attempt=2).exists()
