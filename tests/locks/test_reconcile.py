@@ -1,0 +1,133 @@
+"""Reconciliation: what the vendor reports on a lock against what should be there."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    LockCommand,
+    LockIssue,
+    Verification,
+)
+from locks.reconcile import lock_reconcile, locks_due_for_reconcile
+from locks.services import issue_adopt_code, issue_remove_unmanaged_code, lock_delete_all_and_reprogram
+from locks.tick import tick
+from portal.services import booking_create
+from providers.base import ObservedCode
+from tests.locks.conftest import T0
+
+
+def _set_code(place, cloud):
+    check_in = T0 + timedelta(hours=1)
+    booking = booking_create(tenant=place.tenant, property=place.property, guest_name="Chloe",
+                             check_in=check_in, check_out=check_in + timedelta(days=2), now=T0)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    tick(now=code.starts_at)
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET
+    return code
+
+
+def test_a_matching_code_is_verified_by_read_back(single, cloud):
+    code = _set_code(single, cloud)
+    assert code.verification == Verification.VENDOR_ACK
+    report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    code.refresh_from_db()
+    single.native.refresh_from_db()
+    assert report.matched == [code.pk]
+    assert code.verification == Verification.READ_BACK
+    assert single.native.last_reconciled_at == T0 + timedelta(hours=2)
+
+
+def test_a_lock_that_cannot_be_read_stays_vendor_ack(single, cloud):
+    code = _set_code(single, cloud)
+    cloud.readable = False
+    report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    code.refresh_from_db()
+    assert not report.readable and code.verification == Verification.VENDOR_ACK
+    single.native.refresh_from_db()
+    assert single.native.last_reconciled_at == T0 + timedelta(hours=2)
+
+
+def test_a_desync_found_by_reconciliation_opens_an_issue(single, cloud):
+    code = _set_code(single, cloud)
+    slot = code.vendor_code_ref
+    cloud.codes["front"][slot] = ObservedCode(slot, name=code.name, pin="999111")
+    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    issue = LockIssue.objects.get(access_code=code, kind=IssueKind.DESYNC)
+    assert issue.status == IssueStatus.OPEN and issue.data["vendor_code_ref"] == slot
+
+    lock_delete_all_and_reprogram(lock=single.native, actor=None, now=T0 + timedelta(hours=3))
+    tick(now=T0 + timedelta(hours=3))
+    code.refresh_from_db()
+    issue.refresh_from_db()
+    assert code.status == CodeStatus.SET
+    assert cloud.codes["front"][code.vendor_code_ref].pin == code.pin
+    assert issue.status == IssueStatus.RESOLVED
+    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=4))
+    code.refresh_from_db()
+    assert code.verification == Verification.READ_BACK
+
+
+def test_a_code_missing_from_the_lock_is_pushed_again(single, cloud):
+    code = _set_code(single, cloud)
+    cloud.codes["front"].clear()
+    report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    code.refresh_from_db()
+    assert report.repushed == [code.pk] and code.status == CodeStatus.SETTING
+    assert LockCommand.objects.filter(access_code=code, action="create", state=CommandState.QUEUED).exists()
+    tick(now=T0 + timedelta(hours=2))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET and code.vendor_code_ref in cloud.codes["front"]
+
+
+def test_a_foreign_code_is_reported_and_can_be_adopted(single, cloud):
+    _set_code(single, cloud)
+    cloud.codes["front"]["slot-99"] = ObservedCode("slot-99", name="Cleaner", pin="246810")
+    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    issue = LockIssue.objects.get(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
+    assert issue.data["codes"][0]["vendor_code_ref"] == "slot-99"
+
+    [adopted] = issue_adopt_code(issue=issue, actor=None, now=T0 + timedelta(hours=3))
+    assert adopted.purpose == "staff" and adopted.pin == "246810" and adopted.status == CodeStatus.SET
+    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=4))
+    assert not LockIssue.objects.filter(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN).exists()
+
+
+def test_a_foreign_code_can_be_removed(single, cloud):
+    _set_code(single, cloud)
+    cloud.codes["front"]["slot-99"] = ObservedCode("slot-99", name="Old guest", pin="246810")
+    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    issue = LockIssue.objects.get(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
+    issue_remove_unmanaged_code(issue=issue, actor=None, now=T0 + timedelta(hours=3))
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.RESOLVED and "slot-99" not in cloud.codes["front"]
+
+
+def test_codes_with_work_in_flight_are_left_alone(single, cloud):
+    from providers.base import Progress
+
+    cloud.mode = Progress.PENDING
+    check_in = T0 + timedelta(hours=1)
+    booking_create(tenant=single.tenant, property=single.property, guest_name="Dev", check_in=check_in,
+                   check_out=check_in + timedelta(days=1), now=T0)
+    tick(now=T0)
+    report = lock_reconcile(lock=single.native, now=T0 + timedelta(minutes=1))
+    assert report.repushed == [] and report.matched == []
+
+
+def test_reconcile_due_picks_old_and_requested_locks(place):
+    place.native.last_reconciled_at = T0 - timedelta(hours=7)
+    place.native.save()
+    place.jit.last_reconciled_at = T0 - timedelta(hours=1)
+    place.jit.save()
+    assert locks_due_for_reconcile(now=T0) == [place.native.pk]
+    place.jit.reconcile_requested = True
+    place.jit.save()
+    assert set(locks_due_for_reconcile(now=T0)) == {place.native.pk, place.jit.pk}
