@@ -1,6 +1,18 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from locks import views
 
 app_name = "locks"
-urlpatterns: list = []
+urlpatterns = [
+    path("locks/", views.lock_list, name="lock_list"),
+    path("locks/<int:lock_id>/", views.lock_detail, name="lock_detail"),
+    path("locks/<int:lock_id>/act/<slug:action>/", views.lock_action, name="lock_action"),
+    path("locks/<int:lock_id>/delete-all/", views.lock_delete_all, name="lock_delete_all"),
+    path("issues/", views.issue_list, name="issue_list"),
+    path("issues/<int:issue_id>/act/<slug:action>/", views.issue_action, name="issue_action"),
+    path("codes/<int:code_id>/chip/", views.code_chip, name="code_chip"),
+    path("codes/<int:code_id>/reveal/", views.code_reveal, name="code_reveal"),
+    path("codes/<int:code_id>/act/<slug:action>/", views.code_action, name="code_action"),
+]

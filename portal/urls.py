@@ -4,14 +4,18 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import settings_views, views
+from portal import owner_views, settings_views, views
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
     path("properties/", views.property_list, name="property_list"),
     path("properties/<int:property_id>/", views.property_detail, name="property_detail"),
     path("bookings/", views.booking_list, name="booking_list"),
+    path("bookings/new/", views.booking_create, name="booking_create"),
     path("bookings/<int:booking_id>/", views.booking_detail, name="booking_detail"),
+    path("bookings/<int:booking_id>/edit/", views.booking_edit, name="booking_edit"),
+    path("bookings/<int:booking_id>/cancel/", views.booking_cancel, name="booking_cancel"),
+    path("owner/", owner_views.owner_home, name="owner_home"),
     path("settings/", settings_views.settings_home, name="settings"),
     path("settings/members/", settings_views.member_list, name="settings_members"),
     path("settings/members/<int:member_id>/", settings_views.member_edit, name="settings_member_edit"),

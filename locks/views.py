@@ -1,0 +1,268 @@
+"""Lock pages: the lock list, each lock's troubleshooting page, the issues list, and the one-click actions.
+
+Actions are tables, not branches: an action name maps to the engine's service and to what it acts on.
+Each is a POST that redirects back (so it works without JavaScript); the buttons carry `hx-post` with
+`hx-select="main"`, so with htmx the page body is swapped in place after the redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from locks import services
+from locks.models import (
+    LIVE_CODE_STATUSES,
+    AccessCode,
+    Activity,
+    CodeStatus,
+    IssueKind,
+    IssueStatus,
+    Lock,
+    LockIssue,
+)
+from locks.reconcile import lock_reconcile
+from locks.troubleshooting import ActionScope, action_for, playbook_for
+from portal.permissions import editor_required, visible_properties
+from portal.tenancy import get_for_tenant
+from portal.views import booking_context
+from providers.base import ProviderError
+
+COMMAND_LOG_SIZE = 50
+
+
+# Action name (locks.troubleshooting.ACTIONS says its label, scope and confirmation) → the engine's service.
+SERVICES: dict[str, Callable[..., Any]] = {
+    "retry_now": services.code_retry_now,
+    "reconcile": lock_reconcile,
+    "reload_codes": services.lock_reload_codes,
+    "new_pin": services.code_regenerate_pin,
+    "adopt_code": services.issue_adopt_code,
+    "remove_code": services.issue_remove_unmanaged_code,
+    "dismiss": services.issue_dismiss,
+    "delete_all_and_reprogram": services.lock_delete_all_and_reprogram,
+}
+DONE_MESSAGES: dict[str, str] = {
+    "retry_now": "Sent again.",
+    "reconcile": "Read the lock's codes and compared them with what should be there.",
+    "reload_codes": "Asked the lock to report all its codes.",
+    "new_pin": "A new PIN is on its way to the lock. Tell the guest the new PIN.",
+    "adopt_code": "The code is now managed by Lockstep.",
+    "remove_code": "The unmanaged code is being removed from the lock.",
+    "dismiss": "Issue dismissed.",
+    "delete_all_and_reprogram": "The lock was cleared and every live code is queued again.",
+}
+# Lock-wide actions offered on every lock page, whatever its issues.
+LOCK_ACTIONS = ("reconcile", "reload_codes")
+CODE_ACTIONS = ("retry_now", "new_pin")
+
+
+def _run(request: HttpRequest, name: str, **targets: Any) -> None:
+    scope = action_for(name).scope
+    try:
+        SERVICES[name](**{str(scope): targets[scope]}, actor=request.user, now=timezone.now())
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except (ProviderError, services.TransitionError) as error:
+        # The engine refused (the code moved on meanwhile) or the vendor did: say so, change nothing.
+        messages.error(request, str(error))
+    else:
+        messages.success(request, DONE_MESSAGES[name])
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = default
+    return redirect(target)
+
+
+def _locks(request: HttpRequest):
+    return Lock.objects.for_tenant(request.tenant).filter(property__in=visible_properties(request))
+
+
+def lock_list(request: HttpRequest) -> HttpResponse:
+    locks = (
+        _locks(request)
+        .select_related("property", "provider_account")
+        .annotate(
+            open_issues=Count("issues", filter=Q(issues__status=IssueStatus.OPEN), distinct=True),
+            live_codes=Count("access_codes", filter=Q(access_codes__status__in=LIVE_CODE_STATUSES), distinct=True),
+        )
+    )
+    return render(request, "locks/lock_list.html", {"locks": locks})
+
+
+def lock_detail(request: HttpRequest, lock_id: int) -> HttpResponse:
+    lock = get_for_tenant(_locks(request).select_related("property", "provider_account"), request.tenant, pk=lock_id)
+    codes = list(
+        lock.access_codes.exclude(status=CodeStatus.REMOVED)
+        .select_related("booking")
+        .order_by("starts_at", "id")
+    )
+    live = sum(1 for code in codes if code.status in LIVE_CODE_STATUSES)
+    capacity = (lock.requirements or {}).get("max_active_codes")
+    issues = list(
+        lock.issues.filter(status=IssueStatus.OPEN).select_related("access_code__booking", "command")
+    )
+    for issue in issues:
+        issue.playbook = playbook_for(issue.kind)
+        issue.buttons = [
+            action for action in issue.playbook.action_list
+            if action.scope != ActionScope.CODE or issue.access_code_id
+        ]
+    commands = list(
+        lock.commands.select_related("access_code__booking").order_by("-id")[:COMMAND_LOG_SIZE]
+    )
+    last_check = (
+        Activity.objects.filter(lock=lock, verb="lock.reconciled").order_by("-created_at", "-id").first()
+    )
+    seen = _observed(last_check.data if last_check else {})
+    for code in codes:
+        code.observed = seen.get(code.pk)
+    context = {
+        "lock": lock,
+        "codes": codes,
+        "last_check": last_check,
+        "unmanaged": (last_check.data.get("unmanaged", []) if last_check else []),
+        "live": live,
+        "capacity": capacity,
+        "issues": issues,
+        "commands": commands,
+        "lock_actions": [action_for(name) for name in LOCK_ACTIONS],
+        "now": timezone.now(),
+    }
+    return render(request, "locks/lock_detail.html", context)
+
+
+# The last reconciliation's verdict per code (its Activity data lists code ids by outcome).
+OBSERVED_LABELS = {
+    "matched": ("set", "Matches the lock"),
+    "repushed": ("failed", "Was missing; sent again"),
+    "desynced": ("failed", "PIN on the lock differs"),
+}
+
+
+def _observed(report: dict[str, Any]) -> dict[int, tuple[str, str]]:
+    return {
+        code_id: OBSERVED_LABELS[outcome]
+        for outcome in OBSERVED_LABELS
+        for code_id in report.get(outcome, [])
+        if isinstance(code_id, int)
+    }
+
+
+@editor_required
+@require_POST
+def lock_action(request: HttpRequest, lock_id: int, action: str) -> HttpResponse:
+    if action not in LOCK_ACTIONS:
+        raise Http404("No such action.")
+    lock = get_for_tenant(_locks(request), request.tenant, pk=lock_id)
+    _run(request, action, lock=lock)
+    return _back(request, reverse("locks:lock_detail", args=[request.tenant.slug, lock.pk]))
+
+
+@editor_required
+@require_http_methods(["GET", "POST"])
+def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
+    """Clearing a lock is the heaviest fix there is, so it gets a page that says what will happen."""
+    lock = get_for_tenant(_locks(request).select_related("property"), request.tenant, pk=lock_id)
+    if request.method == "POST":
+        _run(request, "delete_all_and_reprogram", lock=lock)
+        return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
+    codes = lock.access_codes.filter(status__in=LIVE_CODE_STATUSES).select_related("booking").order_by("starts_at")
+    return render(request, "locks/lock_delete_all.html", {"lock": lock, "codes": codes})
+
+
+def issue_list(request: HttpRequest) -> HttpResponse:
+    properties = visible_properties(request)
+    issues = (
+        LockIssue.objects.for_tenant(request.tenant)
+        .filter(status=IssueStatus.OPEN, lock__property__in=properties)
+        .select_related("lock__property", "access_code__booking")
+    )
+    kind = request.GET.get("kind", "")
+    if kind in IssueKind.values:
+        issues = issues.filter(kind=kind)
+    property_id = request.GET.get("property", "")
+    if property_id.isdigit():
+        issues = issues.filter(lock__property_id=int(property_id))
+    context = {
+        "issues": issues[:200],
+        "kinds": IssueKind.choices,
+        "kind": kind,
+        "properties": properties,
+        "property_id": property_id,
+    }
+    return render(request, "locks/issue_list.html", context)
+
+
+@editor_required
+@require_POST
+def issue_action(request: HttpRequest, issue_id: int, action: str) -> HttpResponse:
+    issue = get_for_tenant(
+        LockIssue.objects.filter(lock__property__in=visible_properties(request)).select_related("lock", "access_code"),
+        request.tenant,
+        pk=issue_id,
+    )
+    if action not in SERVICES or action not in playbook_for(issue.kind).actions:
+        raise Http404("No such action for this issue.")
+    lock_url = reverse("locks:lock_detail", args=[request.tenant.slug, issue.lock_id])
+    if action_for(action).needs_confirmation:
+        return redirect("locks:lock_delete_all", request.tenant.slug, issue.lock_id)
+    targets = {"issue": issue, "lock": issue.lock, "code": issue.access_code}
+    if targets[action_for(action).scope] is None:
+        raise Http404("This issue has no code to act on.")
+    _run(request, action, **targets)
+    return _back(request, lock_url)
+
+
+def _code(request: HttpRequest, code_id: int) -> AccessCode:
+    return get_for_tenant(
+        AccessCode.objects.filter(lock__property__in=visible_properties(request)).select_related(
+            "lock", "booking__property"
+        ),
+        request.tenant,
+        pk=code_id,
+    )
+
+
+def code_chip(request: HttpRequest, code_id: int) -> HttpResponse:
+    """One code's status chip; it keeps polling itself while the code is in motion."""
+    return render(request, "locks/code_chip.html#chip", {"code": _code(request, code_id)})
+
+
+@editor_required
+@require_POST
+def code_action(request: HttpRequest, code_id: int, action: str) -> HttpResponse:
+    if action not in CODE_ACTIONS:
+        raise Http404("No such action.")
+    code = _code(request, code_id)
+    _run(request, action, code=code)
+    default = reverse("locks:lock_detail", args=[request.tenant.slug, code.lock_id])
+    if code.booking_id:
+        default = reverse("booking_detail", args=[request.tenant.slug, code.booking_id])
+    return _back(request, default)
+
+
+@require_POST
+def code_reveal(request: HttpRequest, code_id: int) -> HttpResponse:
+    """Show one code's PIN. The service records every reveal in Activity (who, when)."""
+    code = _code(request, code_id)
+    pin = services.code_reveal_pin(code=code, actor=request.user, now=timezone.now())
+    if request.htmx:
+        return render(request, "locks/code_chip.html#pin", {"code": code, "pin": pin})
+    if code.booking is not None and request.membership.can_edit:
+        return render(request, "portal/booking_detail.html", booking_context(code.booking, revealed={code.pk: pin}))
+    return render(request, "locks/pin_revealed.html", {"code": code, "pin": pin})
+
