@@ -13,9 +13,9 @@ Sources beyond VENDORS.md (read through the search tool, Nov 2026):
 - DEVICE_STATUS webhook example: `{feature, smartlockId, state:{batteryCritical, batteryCharge,
   keypadBatteryCritical, …}, serverState, adminPinState}` (docs.nuki.io/guide/webhooks/type-device/).
 
-Webhook event ids: Nuki sends none that is documented, so the id is a SHA-256 of the raw body
-("nuki-<hex>"). A resend of the same delivery has the same body and therefore the same id; two truly
-identical deliveries (same status twice) collapse into one, which loses nothing. Nuki signs no
+Webhook event ids: Nuki sends none that is documented, so the id is a SHA-256 of the body in canonical
+JSON ("nuki-<hex>"). A resend of the same delivery has the same content and therefore the same id; two
+truly identical deliveries (same status twice) collapse into one, which loses nothing. Nuki signs no
 timestamp either, so there is no staleness check: replay protection is the stored event id (the intake
 drops an id it has seen).
 
@@ -422,7 +422,13 @@ def verify_nuki_signature(body: bytes, headers: Mapping[str, str], *, secret: st
 
 
 def nuki_event_id(body: bytes) -> str:
-    return EVENT_ID_PREFIX + hashlib.sha256(body).hexdigest()
+    """SHA-256 of the payload in canonical JSON (sorted keys, no spaces), so the id survives the intake
+    storing the payload as JSON and re-serializing it; a body that is not JSON is hashed as it came."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return EVENT_ID_PREFIX + hashlib.sha256(canonical).hexdigest()
 
 
 def _parse_auths(payload: Mapping[str, Any], event_id: str) -> list[VendorEvent]:

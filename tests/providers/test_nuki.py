@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import responses
+from django.utils import timezone
 from responses import matchers
 
 from providers.base import EventKind, Progress, ProviderError, Reason, WebhookVerificationError
+from providers.models import WebhookEvent
 from providers.nuki import NukiProvider, nuki_signature
 from providers.registry import get_provider
 from tests import factories
@@ -422,6 +424,9 @@ def test_it_derives_a_stable_event_id_because_nuki_sends_none(nuki):
     assert replayed != nuki.webhook_event_id(other_body, other_headers)
     assert replayed.startswith("nuki-")
     assert nuki.parse_webhook(body, headers)[0].vendor_event_id == replayed
+    # the intake stores the payload as JSON and re-serializes it before processing: same id
+    reserialized = json.dumps(json.loads(body), indent=2).encode()
+    assert nuki.parse_webhook(reserialized, headers)[0].vendor_event_id == replayed
 
 
 def test_it_parses_a_keypad_auth_as_set_or_removed(nuki):
@@ -462,3 +467,53 @@ def test_it_ignores_features_it_has_no_use_for(nuki):
 def test_it_refuses_a_body_that_is_not_a_nuki_webhook(nuki, body):
     with pytest.raises(WebhookVerificationError):
         nuki.parse_webhook(body, {})
+
+
+# --- through the webhook intake ----------------------------------------------------------------
+
+
+def post_webhook(client, account, body, headers):
+    return client.post(
+        f"/webhooks/nuki/{account.uuid}/", data=body, content_type="application/json", headers=headers
+    )
+
+
+def test_it_stores_a_signed_delivery_once_and_rejects_a_forged_one(client, account):
+    body, headers = signed(STATUS_EVENT)
+    forged_body, forged_headers = signed({**STATUS_EVENT, "serverState": 0}, secret="not-the-secret")
+
+    first = post_webhook(client, account, body, headers)
+    replay = post_webhook(client, account, body, headers)
+    forged = post_webhook(client, account, forged_body, forged_headers)
+
+    assert (first.status_code, first.json()["duplicate"]) == (200, False)
+    assert (replay.status_code, replay.json()["duplicate"]) == (200, True)
+    assert forged.status_code == 401
+    assert WebhookEvent.objects.filter(provider_account=account).count() == 1
+
+
+def test_it_confirms_an_in_flight_create_from_a_device_auths_webhook(
+    client, account, lock, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    code = factories.AccessCodeFactory(
+        tenant=lock.tenant,
+        lock=lock,
+        name="Ana Costa",
+        pin=PIN,
+        status="setting",
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=2),
+    )
+    command = factories.LockCommandFactory(
+        tenant=lock.tenant, lock=lock, access_code=code, action="create", state="sent", sent_at=now
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, account, *signed(AUTH_EVENT))
+
+    assert response.status_code == 200
+    command.refresh_from_db()
+    code.refresh_from_db()
+    assert command.state == "succeeded"
+    assert (code.status, code.vendor_code_ref) == ("set", "auth-1")

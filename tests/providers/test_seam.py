@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 import responses
+from django.utils import timezone
 from responses import matchers
 
 from providers.base import EventKind, Progress, ProviderError, Reason, WebhookVerificationError
+from providers.models import WebhookEvent
 from providers.registry import get_provider
 from providers.seam import SeamProvider, svix_signature
 from tests import factories
@@ -718,3 +720,65 @@ def test_it_reads_pin_battery_and_delay_details(seam):
 def test_it_refuses_a_body_that_is_not_an_event(seam, body):
     with pytest.raises(WebhookVerificationError):
         seam.parse_webhook(body, {})
+
+
+# --- through the webhook intake ----------------------------------------------------------------
+
+
+def post_webhook(client, account, body, headers):
+    return client.post(
+        f"/webhooks/seam/{account.uuid}/", data=body, content_type="application/json", headers=headers
+    )
+
+
+def test_it_stores_a_signed_delivery_once_and_rejects_a_forged_one(client, account):
+    body, headers = signed(EVENT, message_id="msg_77")
+    forged_body, forged_headers = signed(
+        EVENT, message_id="msg_78", secret="whsec_" + base64.b64encode(b"f" * 32).decode()
+    )
+
+    first = post_webhook(client, account, body, headers)
+    replay = post_webhook(client, account, body, headers)
+    forged = post_webhook(client, account, forged_body, forged_headers)
+
+    assert (first.status_code, first.json()["duplicate"]) == (200, False)
+    assert (replay.status_code, replay.json()["duplicate"]) == (200, True)
+    assert forged.status_code == 401
+    assert list(
+        WebhookEvent.objects.filter(provider_account=account).values_list("vendor_event_id", flat=True)
+    ) == ["msg_77"]
+
+
+def test_it_confirms_an_in_flight_create_from_a_set_on_device_webhook(
+    client, account, lock, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    code = factories.AccessCodeFactory(
+        tenant=lock.tenant,
+        lock=lock,
+        name="Ana Costa",
+        pin=PIN,
+        status="setting",
+        vendor_code_ref="ac_1",
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=2),
+    )
+    command = factories.LockCommandFactory(
+        tenant=lock.tenant,
+        lock=lock,
+        access_code=code,
+        action="create",
+        state="sent",
+        sent_at=now,
+        vendor_ref="aa_1",
+    )
+    body, headers = signed(EVENT)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, account, body, headers)
+
+    assert response.status_code == 200
+    command.refresh_from_db()
+    code.refresh_from_db()
+    assert command.state == "succeeded"
+    assert code.status == "set"
