@@ -46,7 +46,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -300,25 +300,7 @@ class SchlageProvider(Provider):
         answer = self.http.json("GET", self._path(lock, "commands", command.vendor_ref))
         if not isinstance(answer, dict):
             raise ProviderError(Reason.VENDOR_ERROR, "command status is not an object")
-        return self._outcome(answer)
-
-    @staticmethod
-    def _outcome(command: dict[str, Any]) -> Outcome:
-        state = str(command.get("state") or "")
-        data = command.get("data") if isinstance(command.get("data"), dict) else {}
-        ref = str(data.get("accessCodeId") or "")
-        progress = COMMAND_STATES.get(state, Progress.PENDING)
-        if progress != Progress.FAILED:
-            return Outcome(progress=progress, vendor_code_ref=ref, detail=f"{command.get('name', '')} {state}".strip())
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
-        message = str(error.get("errorMessage") or error.get("errorMesage") or "")  # sic, release notes
-        return Outcome(
-            progress=Progress.FAILED,
-            reason=message_reason(message),
-            vendor_code_ref=ref,
-            detail=f"{command.get('name', '')} failed: {message or 'no message'}"
-            + (f" (errorCode {error['errorCode']})" if "errorCode" in error else ""),
-        )
+        return _command_outcome(answer)
 
     def read_codes(self, lock: Lock) -> list[ObservedCode] | None:
         observed = []
@@ -388,27 +370,64 @@ class SchlageProvider(Provider):
             "occurred_at": _parse_time(payload.get("time")),
             "raw_type": trigger,
         }
-        events = [VendorEvent(**base, **self._event_fields(trigger, data))]
+        parser = EVENT_PARSERS.get(trigger)
+        fields = parser(data) if parser else {"kind": EventKind.IGNORED, "detail": trigger}
+        events = [VendorEvent(**base, **fields)]
         battery = data.get("batteryLevel")
         if isinstance(battery, int | float) and trigger != "DeviceBatteryLevelChanged":
             events.append(VendorEvent(**base, kind=EventKind.BATTERY, battery_level=battery / 100))
         return events
 
-    def _event_fields(self, trigger: str, data: dict[str, Any]) -> dict[str, Any]:
-        if trigger == "CommandStatusUpdated":
-            command = data.get("command") if isinstance(data.get("command"), dict) else data
-            outcome = self._outcome(command)
-            kinds = {Progress.DONE: EventKind.COMMAND_SUCCEEDED, Progress.FAILED: EventKind.COMMAND_FAILED}
-            return {
-                "kind": kinds.get(outcome.progress, EventKind.IGNORED),
-                "vendor_ref": str(command.get("commandId") or ""),
-                "vendor_code_ref": outcome.vendor_code_ref,
-                "reason": outcome.reason,
-                "detail": outcome.detail,
-            }
-        if trigger == "DeviceConnectivityStateChanged":
-            connected = str(data.get("connected")).lower()  # the string "true"/"false"
-            return {"kind": CONNECTED_KINDS.get(connected, EventKind.IGNORED), "detail": f"connected={connected}"}
-        if trigger == "DeviceBatteryLevelChanged" and isinstance(data.get("batteryLevel"), int | float):
-            return {"kind": EventKind.BATTERY, "battery_level": data["batteryLevel"] / 100}
-        return {"kind": EventKind.IGNORED, "detail": trigger}
+
+def _command_outcome(command: dict[str, Any]) -> Outcome:
+    state = str(command.get("state") or "")
+    data = command.get("data") if isinstance(command.get("data"), dict) else {}
+    ref = str(data.get("accessCodeId") or "")
+    progress = COMMAND_STATES.get(state, Progress.PENDING)
+    if progress != Progress.FAILED:
+        return Outcome(progress=progress, vendor_code_ref=ref, detail=f"{command.get('name', '')} {state}".strip())
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    message = str(error.get("errorMessage") or error.get("errorMesage") or "")  # sic, release notes
+    return Outcome(
+        progress=Progress.FAILED,
+        reason=message_reason(message),
+        vendor_code_ref=ref,
+        detail=f"{command.get('name', '')} failed: {message or 'no message'}"
+        + (f" (errorCode {error['errorCode']})" if "errorCode" in error else ""),
+    )
+
+
+def _command_status_updated(data: dict[str, Any]) -> dict[str, Any]:
+    command = data.get("command") if isinstance(data.get("command"), dict) else data
+    outcome = _command_outcome(command)
+    return {
+        "kind": OUTCOME_EVENT_KINDS.get(outcome.progress, EventKind.IGNORED),
+        "vendor_ref": str(command.get("commandId") or ""),
+        "vendor_code_ref": outcome.vendor_code_ref,
+        "reason": outcome.reason,
+        "detail": outcome.detail,
+    }
+
+
+def _connectivity_changed(data: dict[str, Any]) -> dict[str, Any]:
+    connected = str(data.get("connected")).lower()  # the string "true"/"false"
+    return {"kind": CONNECTED_KINDS.get(connected, EventKind.IGNORED), "detail": f"connected={connected}"}
+
+
+def _battery_changed(data: dict[str, Any]) -> dict[str, Any]:
+    level = data.get("batteryLevel")
+    if not isinstance(level, int | float):
+        return {"kind": EventKind.IGNORED, "detail": "no batteryLevel"}
+    return {"kind": EventKind.BATTERY, "battery_level": level / 100}
+
+
+OUTCOME_EVENT_KINDS: dict[Progress, EventKind] = {
+    Progress.DONE: EventKind.COMMAND_SUCCEEDED,
+    Progress.FAILED: EventKind.COMMAND_FAILED,
+}
+# Event `trigger` (or `eventType`) → its VendorEvent fields; anything else is stored, ignored.
+EVENT_PARSERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "CommandStatusUpdated": _command_status_updated,
+    "DeviceConnectivityStateChanged": _connectivity_changed,
+    "DeviceBatteryLevelChanged": _battery_changed,
+}

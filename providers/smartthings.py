@@ -38,7 +38,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -113,7 +113,6 @@ COMMAND_RESULT_REASONS: dict[str, Reason] = {
     "resourceExhausted": Reason.SLOTS_FULL,
     "busy": Reason.BUSY,
 }
-COMMAND_RESULT_CAPABILITIES = frozenset({"lockCredentials", "lockUsers"})
 
 HEALTH_ONLINE: dict[str, bool | None] = {"ONLINE": True, "OFFLINE": False, "UNHEALTHY": False, "UNKNOWN": None}
 HEALTH_EVENT_KINDS: dict[str, EventKind] = {
@@ -556,61 +555,70 @@ class SmartThingsProvider(Provider):
             "occurred_at": occurred_at,
             "raw_type": f"{device_event.get('capability')}.{device_event.get('attribute')}",
         }
-        return [VendorEvent(**base, **self._device_event_fields(device_event))]
+        key = (str(device_event.get("capability")), str(device_event.get("attribute")))
+        parser = DEVICE_EVENT_PARSERS.get(key)
+        if parser is None:
+            return [VendorEvent(**base, kind=EventKind.IGNORED, detail=".".join(key))]
+        return [VendorEvent(**base, **parser(device_event.get("value"), device_event.get("data")))]
 
-    def _device_event_fields(self, device_event: dict[str, Any]) -> dict[str, Any]:
-        capability = device_event.get("capability")
-        attribute = device_event.get("attribute")
-        value = device_event.get("value")
-        if capability == "lockCodes" and attribute == "codeChanged":
-            return self._code_changed(str(value or ""), device_event.get("data"))
-        if capability == "lockCodes" and attribute == "lockCodes":
-            # A snapshot; the per-slot codeChanged events carry the changes. An empty map is a wipe.
-            empty = value in ("{}", {}, "")
-            return {"kind": EventKind.CODES_CLEARED if empty else EventKind.IGNORED, "detail": "lockCodes snapshot"}
-        if capability in COMMAND_RESULT_CAPABILITIES and attribute == "commandResult":
-            return self._command_result(value)
-        if capability == "battery" and attribute == "battery":
-            return {"kind": EventKind.BATTERY, "battery_level": _int_or(value, 0) / 100}
-        return {"kind": EventKind.IGNORED, "detail": f"{capability}.{attribute}"}
 
-    @staticmethod
-    def _code_changed(value: str, data: Any) -> dict[str, Any]:
-        slot, _, change = value.partition(" ")
-        if slot == "all" and change == "deleted":
-            return {"kind": EventKind.CODES_CLEARED, "detail": value}
-        kind = CODE_CHANGE_KINDS.get(change)
-        if kind is None or not slot.isdigit():
-            return {"kind": EventKind.IGNORED, "detail": f"codeChanged {value!r}"}
-        if int(slot) == MASTER_SLOT:
-            return {"kind": EventKind.IGNORED, "detail": "master code changed"}
-        fields: dict[str, Any] = {"kind": kind, "vendor_code_ref": slot, "detail": f"codeChanged {value}"}
-        if kind == EventKind.CODE_FAILED:
-            # "N failed": the lock rejected the code for slot N. While we are setting another slot, that is
-            # a clash with the PIN held in slot N; the engine decides (one command in flight per lock).
-            duplicate = bool(_DUPLICATE_HINT.search(json.dumps(data))) if data else False
-            fields["reason"] = Reason.DUPLICATE_PIN if duplicate else Reason.NACK
-            fields["clash_code_ref"] = slot
-        return fields
+def _code_changed(value: Any, data: Any) -> dict[str, Any]:
+    value = str(value or "")
+    slot, _, change = value.partition(" ")
+    if slot == "all" and change == "deleted":
+        return {"kind": EventKind.CODES_CLEARED, "detail": value}
+    kind = CODE_CHANGE_KINDS.get(change)
+    if kind is None or not slot.isdigit():
+        return {"kind": EventKind.IGNORED, "detail": f"codeChanged {value!r}"}
+    if int(slot) == MASTER_SLOT:
+        return {"kind": EventKind.IGNORED, "detail": "master code changed"}
+    fields: dict[str, Any] = {"kind": kind, "vendor_code_ref": slot, "detail": f"codeChanged {value}"}
+    if kind == EventKind.CODE_FAILED:
+        # "N failed": the lock rejected the code for slot N. While we are setting another slot, that is
+        # a clash with the PIN held in slot N; the engine decides (one command in flight per lock).
+        duplicate = bool(_DUPLICATE_HINT.search(json.dumps(data))) if data else False
+        fields["reason"] = Reason.DUPLICATE_PIN if duplicate else Reason.NACK
+        fields["clash_code_ref"] = slot
+    return fields
 
-    @staticmethod
-    def _command_result(value: Any) -> dict[str, Any]:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = {}
-        if not isinstance(value, dict):
+
+def _lock_codes_snapshot(value: Any, data: Any) -> dict[str, Any]:
+    """The whole slot map; the per-slot codeChanged events carry the changes. An empty map is a wipe."""
+    empty = value in ("{}", {}, "")
+    return {"kind": EventKind.CODES_CLEARED if empty else EventKind.IGNORED, "detail": "lockCodes snapshot"}
+
+
+def _command_result(value: Any, data: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
             value = {}
-        status = str(value.get("statusCode") or "")
-        index = value.get("credentialIndex", value.get("userIndex"))
-        ref = str(index) if index is not None else ""
-        detail = f"{value.get('commandName', '?')}: {status or '?'}"
-        if status == "success":
-            return {"kind": EventKind.COMMAND_SUCCEEDED, "vendor_code_ref": ref, "detail": detail}
-        return {
-            "kind": EventKind.COMMAND_FAILED,
-            "vendor_code_ref": ref,
-            "reason": COMMAND_RESULT_REASONS.get(status, Reason.VENDOR_ERROR),
-            "detail": detail,
-        }
+    if not isinstance(value, dict):
+        value = {}
+    status = str(value.get("statusCode") or "")
+    index = value.get("credentialIndex", value.get("userIndex"))
+    ref = str(index) if index is not None else ""
+    detail = f"{value.get('commandName', '?')}: {status or '?'}"
+    if status == "success":
+        return {"kind": EventKind.COMMAND_SUCCEEDED, "vendor_code_ref": ref, "detail": detail}
+    return {
+        "kind": EventKind.COMMAND_FAILED,
+        "vendor_code_ref": ref,
+        "reason": COMMAND_RESULT_REASONS.get(status, Reason.VENDOR_ERROR),
+        "detail": detail,
+    }
+
+
+def _battery(value: Any, data: Any) -> dict[str, Any]:
+    return {"kind": EventKind.BATTERY, "battery_level": _int_or(value, 0) / 100}
+
+
+# (capability, attribute) of a DEVICE_EVENT → its VendorEvent fields; anything else is stored, ignored.
+DEVICE_EVENT_PARSERS: dict[tuple[str, str], Callable[[Any, Any], dict[str, Any]]] = {
+    ("lockCodes", "codeChanged"): _code_changed,
+    ("lockCodes", "lockCodes"): _lock_codes_snapshot,
+    ("lockCredentials", "commandResult"): _command_result,
+    ("lockUsers", "commandResult"): _command_result,
+    ("battery", "battery"): _battery,
+}
