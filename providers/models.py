@@ -74,3 +74,50 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_account.vendor} event {self.vendor_event_id}"
+
+
+class SimulatorProfile(models.TextChoices):
+    SEAM = "seam", "Seam-like (native scheduling)"
+    SMARTTHINGS = "smartthings", "SmartThings-like (slots)"
+    NUKI = "nuki", "Nuki-like (6 digits, 423 busy)"
+    SCHLAGE = "schlage", "Schlage-like (commands, fixed length)"
+
+
+class SimulatedDevice(models.Model):
+    """A virtual lock behind the simulator provider: its vendor cloud and the lock itself, in our database.
+
+    `codes` is what the lock really holds ({vendor code ref: {pin, name, starts_at, ends_at, status,
+    code_id, external}}); `operations` are the vendor-side operations in flight or recently finished;
+    `outbox` the webhook deliveries not yet made. `counter` numbers the random draws so a seeded run
+    repeats exactly; `next_due_at` lets the advance task skip devices with nothing to do.
+    """
+
+    tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="simulated_devices")
+    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="simulated_devices")
+    device_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=120, blank=True)
+    profile = models.CharField(max_length=20, choices=SimulatorProfile.choices)
+    requirements = models.JSONField(default=dict, blank=True)
+    faults = models.JSONField(default=dict, blank=True)
+    online = models.BooleanField(default=True)
+    battery_level = models.FloatField(default=0.9)
+    codes = models.JSONField(default=dict, blank=True)
+    operations = models.JSONField(default=list, blank=True)
+    outbox = models.JSONField(default=list, blank=True)
+    stats = models.JSONField(default=dict, blank=True)
+    counter = models.PositiveIntegerField(default=0)
+    serial = models.PositiveIntegerField(default=0)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["device_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "device_id"], name="simulated_device_unique_per_account"),
+        ]
+        indexes = [models.Index(fields=["next_due_at"], name="simulated_device_due")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} ({self.profile})"
