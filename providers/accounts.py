@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 
 from locks.models import Activity, Lock
 from portal.models import Property, Tenant
@@ -62,7 +63,13 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
     ),
     Vendor.NUKI: (CredentialField("api_token", "API token", help_text="A Nuki Web API token."), BASE_URL),
     Vendor.SCHLAGE: (
-        CredentialField("api_key", "API key"),
+        CredentialField("api_key", "API key", help_text="The Allegion subscription key."),
+        CredentialField(
+            "token",
+            "Access token",
+            required=False,
+            help_text="Only if your integration issues OAuth bearer tokens.",
+        ),
         CredentialField("client_secret", "Client secret", required=False),
         CredentialField(
             "webhook_public_key",
@@ -102,7 +109,8 @@ class ImportResult:
 
 def webhook_url(account: ProviderAccount) -> str:
     """Where the vendor must POST events for this account (DESIGN §8)."""
-    return f"{settings.PUBLIC_BASE_URL}/webhooks/{account.vendor}/{account.uuid}/"
+    path = reverse("webhooks:receive", kwargs={"vendor": account.vendor, "account_uuid": account.uuid})
+    return f"{settings.PUBLIC_BASE_URL}{path}"
 
 
 def masked(value: Any) -> str:

@@ -9,6 +9,7 @@ import json
 
 import pytest
 import responses
+from django.conf import settings
 from django.urls import reverse
 
 from locks.models import Activity, Lock
@@ -117,7 +118,7 @@ def test_it_never_renders_stored_credentials(as_alice, seam):
         assert_no_secret(response)
     detail = as_alice.get(url("account_detail", seam.uuid)).content.decode()
     assert "•••• set (last 4 hidden)" in detail
-    assert f"/webhooks/seam/{seam.uuid}/" in detail
+    assert f"{settings.PUBLIC_BASE_URL}/webhooks/seam/{seam.uuid}/" in detail
 
 
 def test_it_adds_a_seam_account_with_encrypted_credentials(as_alice, world):
