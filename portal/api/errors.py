@@ -32,9 +32,28 @@ def django_validation_error_to_drf(exc: DjangoValidationError) -> exceptions.Val
     return exceptions.ValidationError({"non_field_errors": exc.messages})
 
 
+class Conflict(exceptions.APIException):
+    status_code = 409
+    default_detail = "The object is not in a state that allows this."
+    default_code = "conflict"
+
+
+def _engine_exception_to_drf(exc: Exception) -> Exception:
+    # Imported here: the engine imports portal models, and this module loads with the URLconf.
+    from locks.pins import PinRejected
+    from locks.services import TransitionError
+
+    if isinstance(exc, PinRejected):
+        return exceptions.ValidationError({"pin": exc.errors})
+    if isinstance(exc, TransitionError):
+        return Conflict(str(exc))
+    return exc
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         exc = django_validation_error_to_drf(exc)
+    exc = _engine_exception_to_drf(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django answer 500 and log it

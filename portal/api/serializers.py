@@ -12,7 +12,15 @@ from locks.models import AccessCode, Lock, LockCommand, LockIssue
 from portal.models import Booking, Property
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}$", "example": "15:00:00"})
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time at the property (no offset), so not an RFC 3339 "time"."""
+
+
 class PropertySerializer(serializers.ModelSerializer):
+    checkin_time = LocalTimeField(read_only=True)
+    checkout_time = LocalTimeField(read_only=True)
+
     class Meta:
         model = Property
         fields = [
@@ -43,6 +51,7 @@ class BookingCodeSerializer(serializers.ModelSerializer):
 
 class BookingSerializer(serializers.ModelSerializer):
     access_codes = BookingCodeSerializer(many=True, read_only=True)
+    guest_email = serializers.CharField(read_only=True)  # may be "", which is not an "email" format
 
     class Meta:
         model = Booking

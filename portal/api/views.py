@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -90,6 +90,16 @@ class BookingViewSet(
     ).order_by("check_in", "id")
     serializer_class = s.BookingSerializer
     property_path = "property"
+
+    def get_object(self) -> Booking:
+        if "external_ref" not in self.kwargs:
+            return super().get_object()
+        # by-ref routes (also reached by OPTIONS, which asks for the object to describe PUT)
+        booking = self.get_queryset().filter(source=BookingSource.API, external_ref=self.kwargs["external_ref"]).first()
+        if booking is None:
+            raise NotFound("No booking has this reference.")
+        self.check_object_permissions(self.request, booking)
+        return booking
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         params = self.request.query_params
