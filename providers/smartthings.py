@@ -574,11 +574,13 @@ def _code_changed(value: Any, data: Any) -> dict[str, Any]:
         return {"kind": EventKind.IGNORED, "detail": "master code changed"}
     fields: dict[str, Any] = {"kind": kind, "vendor_code_ref": slot, "detail": f"codeChanged {value}"}
     if kind == EventKind.CODE_FAILED:
-        # "N failed": the lock rejected the code for slot N. While we are setting another slot, that is
-        # a clash with the PIN held in slot N; the engine decides (one command in flight per lock).
+        # "N failed": the lock rejected a code and names slot N. Only the engine knows which slot is in
+        # flight (one command per lock): N is another slot → our PIN clashes with the one held in N
+        # (duplicate_pin, clash N); N is our own slot → the lock refused it (nack, retried). So slot N
+        # goes out as vendor_code_ref and clash_code_ref stays empty: filling it here would make the
+        # engine read an own-slot refusal as a duplicate and regenerate PINs without end.
         duplicate = bool(_DUPLICATE_HINT.search(json.dumps(data))) if data else False
         fields["reason"] = Reason.DUPLICATE_PIN if duplicate else Reason.NACK
-        fields["clash_code_ref"] = slot
     return fields
 
 

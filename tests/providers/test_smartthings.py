@@ -528,7 +528,7 @@ def test_it_lets_events_be_stored_rather_than_answered(provider):
         ("2 changed", EventKind.CODE_SET, "2", "", ""),
         ("2 deleted", EventKind.CODE_REMOVED, "2", "", ""),
         ("2 unset", EventKind.CODE_REMOVED, "2", "", ""),
-        ("1 failed", EventKind.CODE_FAILED, "1", Reason.NACK, "1"),
+        ("1 failed", EventKind.CODE_FAILED, "1", Reason.NACK, ""),
         ("2 renamed", EventKind.IGNORED, "2", "", ""),
         ("0 set", EventKind.IGNORED, "", "", ""),
         ("all deleted", EventKind.CODES_CLEARED, "", "", ""),
@@ -557,7 +557,7 @@ def test_it_reads_a_duplicate_hint_in_a_failed_code_event(provider):
 
     assert event.kind == EventKind.CODE_FAILED
     assert event.reason == Reason.DUPLICATE_PIN
-    assert event.clash_code_ref == "3"
+    assert event.vendor_code_ref == "3"
 
 
 def test_it_reads_an_emptied_lock_codes_attribute_as_all_cleared(provider):

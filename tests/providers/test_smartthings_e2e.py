@@ -188,3 +188,24 @@ def test_it_fails_the_code_as_duplicate_without_resending_when_the_guest_has_the
     assert issue.data["clash_code_ref"] == "1"
     assert "slot 1" in issue.detail
     assert len(set_codes(vendor)) == 1  # no blind resend
+
+
+def test_it_retries_a_refusal_of_its_own_slot_as_a_nack_not_a_duplicate(
+    client, lock, app_key, clock, vendor, django_capture_on_commit_callbacks
+):
+    vendor.get(f"{API}/devices/{DEVICE}/status", json=lock_status({"1": "Cleaner"}))
+    vendor.post(f"{API}/devices/{DEVICE}/commands", json={"results": [{"id": "r-1", "status": "ACCEPTED"}]})
+    code = book_guest_now(lock, django_capture_on_commit_callbacks)
+    pin = code.pin
+
+    clock.shift(timedelta(seconds=30))
+    deliver(client, lock, app_key, code_changed("2 failed", "ev-2-failed"), django_capture_on_commit_callbacks)
+
+    code.refresh_from_db()
+    failed = LockCommand.objects.get(access_code=code, state=CommandState.FAILED)
+    retry = LockCommand.objects.get(access_code=code, state=CommandState.QUEUED)
+    assert failed.reason == "nack"
+    assert retry.attempt == 2 and retry.not_before > T0 + timedelta(seconds=30)
+    assert code.status == CodeStatus.SETTING and code.pin == pin
+    assert not code.issues.filter(kind=IssueKind.DUPLICATE_PIN).exists()
+    assert len(set_codes(vendor)) == 1  # the retry waits for its backoff
