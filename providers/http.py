@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from providers.base import ProviderError, Reason
+from providers.base import ProviderError, Reason, is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +125,8 @@ def error_for_response(
     message = error_message(body) if (error_message and body is not None) else ""
     raw = redact(message or response.text or "", secrets)[:DETAIL_LIMIT]
     detail = f"HTTP {response.status_code}" + (f" {word}" if word else "") + (f": {raw}" if raw else "")
-    retry_after = (
-        retry_after_seconds(response.headers.get("Retry-After")) if reason == Reason.RATE_LIMITED else None
-    )
+    # Retry-After is honoured wherever a retry makes sense (429, but also a 503 or 423 that sends one).
+    retry_after = retry_after_seconds(response.headers.get("Retry-After")) if is_transient(reason) else None
     return ProviderError(reason, detail, retry_after=retry_after, status_code=response.status_code)
 
 

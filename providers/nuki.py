@@ -147,6 +147,13 @@ def _battery_level(state: Mapping[str, Any]) -> float | None:
     return None
 
 
+def _online(server_state: Any) -> bool | None:
+    try:
+        return SERVER_STATE_ONLINE.get(int(server_state))
+    except (TypeError, ValueError):
+        return None
+
+
 def _keypad_paired(smartlock: Mapping[str, Any]) -> bool:
     """True unless Nuki says no keypad is paired; an absent config is not proof of absence."""
     config = smartlock.get("config")
@@ -184,7 +191,11 @@ class NukiProvider(Provider):
         smartlocks = self.http.json("GET", "/smartlock")
         if not isinstance(smartlocks, list):
             raise ProviderError(Reason.VENDOR_ERROR, "Nuki /smartlock did not answer a list")
-        return [self._device_info(s) for s in smartlocks if isinstance(s, Mapping) and _keypad_paired(s)]
+        return [
+            self._device_info(s)
+            for s in smartlocks
+            if isinstance(s, Mapping) and s.get("smartlockId") is not None and _keypad_paired(s)
+        ]
 
     @staticmethod
     def _device_info(smartlock: Mapping[str, Any]) -> DeviceInfo:
@@ -196,7 +207,7 @@ class NukiProvider(Provider):
             requirements=dict(REQUIREMENTS),
             native_scheduling=True,
             pin_readable=True,
-            online=SERVER_STATE_ONLINE.get(int(smartlock.get("serverState", -1))),
+            online=_online(smartlock.get("serverState")),
             battery_level=_battery_level(state),
         )
 
@@ -204,6 +215,8 @@ class NukiProvider(Provider):
 
     @staticmethod
     def _auth_body(code: AccessCode) -> dict[str, Any]:
+        if not code.pin.isdigit():
+            raise ProviderError(Reason.INVALID_PIN, "Nuki keypad codes are digits only")
         body: dict[str, Any] = {
             "name": code.name,
             "allowedWeekDays": ALL_WEEK_DAYS,
@@ -453,7 +466,7 @@ def _parse_status(payload: Mapping[str, Any], event_id: str) -> list[VendorEvent
     device_id = str(payload.get("smartlockId") or "")
     state = payload.get("state") or {}
     events: list[VendorEvent] = []
-    online = SERVER_STATE_ONLINE.get(int(payload.get("serverState", -1)))
+    online = _online(payload.get("serverState"))
     if online is not None:
         kind = EventKind.DEVICE_ONLINE if online else EventKind.DEVICE_OFFLINE
         events.append(

@@ -363,6 +363,8 @@ class SeamProvider(Provider):
 
     @staticmethod
     def _has_codes(device: Mapping[str, Any]) -> bool:
+        if not device.get("device_id"):
+            return False
         capabilities = device.get("capabilities_supported")
         return capabilities is None or "access_code" in capabilities
 

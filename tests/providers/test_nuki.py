@@ -517,3 +517,21 @@ def test_it_confirms_an_in_flight_create_from_a_device_auths_webhook(
     code.refresh_from_db()
     assert command.state == "succeeded"
     assert (code.status, code.vendor_code_ref) == ("set", "auth-1")
+
+
+def test_it_refuses_a_pin_nuki_cannot_hold_before_sending(nuki, lock, code):
+    code.pin = "48A926"
+
+    with pytest.raises(ProviderError) as caught:
+        nuki.create_code(lock, code)
+
+    assert caught.value.reason == Reason.INVALID_PIN
+
+
+@responses.activate
+def test_it_keeps_online_unknown_when_nuki_omits_the_server_state(nuki):
+    responses.get(f"{BASE}/smartlock", json=[{"smartlockId": 21, "name": "Side", "serverState": None}])
+
+    (device,) = nuki.list_devices()
+
+    assert device.online is None

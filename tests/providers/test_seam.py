@@ -782,3 +782,13 @@ def test_it_confirms_an_in_flight_create_from_a_set_on_device_webhook(
     code.refresh_from_db()
     assert command.state == "succeeded"
     assert code.status == "set"
+
+
+@responses.activate
+def test_it_passes_on_retry_after_from_a_503(seam, lock, code):
+    responses.post(f"{BASE}/access_codes/create", status=503, headers={"Retry-After": "120"}, body="down")
+
+    with pytest.raises(ProviderError) as caught:
+        seam.create_code(lock, code)
+
+    assert (caught.value.reason, caught.value.retry_after) == (Reason.VENDOR_ERROR, 120)
