@@ -20,9 +20,11 @@ How it maps (VENDORS.md §2):
 - PINs cannot be read back (`pin_readable` False): `read_codes` reports slot and name only.
 
 Webhook (a "webhook SmartApp"): the body is a lifecycle request. PING is answered with its challenge and
-needs no signature (the SDK does the same, lib/smart-app.js handleHttpCallback); CONFIRMATION is answered
-and its `confirmationUrl` logged and returned as an IGNORED event's detail for the admin to open; EVENT
-carries `eventData.events[]`. Every lifecycle but PING must carry an IETF HTTP Signatures (draft)
+needs no signature (the SDK does the same, lib/smart-app.js handleHttpCallback). CONFIRMATION, INSTALL,
+UPDATE, UNINSTALL and OAUTH_CALLBACK are answered by `webhook_reply`, which checks the signature itself
+(the intake asks for a reply before it verifies) and answers 401 when it is bad; CONFIRMATION's
+`confirmationUrl` is logged for the admin to open (never fetched here). EVENT carries
+`eventData.events[]` and is stored and parsed. Every lifecycle but PING must carry an IETF HTTP Signatures (draft)
 `Authorization: Signature keyId=…,signature=…,headers="(request-target) digest date",algorithm="rsa-sha256"`
 header. The signing string needs the request path, which the intake view passes to us in the header
 **`x-lockstep-request-path`** (the raw path of the webhook URL, e.g. `/webhooks/smartthings/<uuid>/`).
