@@ -142,7 +142,8 @@ def _clean_credentials(
 ) -> tuple[dict, list[str]]:
     """Merge submitted values over stored ones: a blank secret keeps the stored value."""
     fields = CREDENTIAL_FIELDS[vendor]
-    merged: dict[str, Any] = {}
+    # Keys the form does not show (set by the seed or an operator, e.g. simulator knobs) are kept as they are.
+    merged: dict[str, Any] = {k: v for k, v in stored.items() if k not in {f.name for f in fields}}
     changed: list[str] = []
     errors: dict[str, str] = {}
     for field in fields:

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from locks.models import Activity, Lock
 from providers.models import AccountStatus, ProviderAccount
+from providers.simulator import simulator_device_create
 from tests import factories
 
 SEAM = "https://connect.getseam.com"
@@ -342,3 +343,36 @@ def test_it_shows_the_simulator_seed_which_is_not_a_secret(as_alice, world):
     assert response.status_code == 302
     world.account.refresh_from_db()
     assert world.account.credentials == {"seed": 42}
+
+
+def test_it_keeps_credential_keys_the_form_does_not_show(as_alice, world):
+    ProviderAccount.objects.filter(pk=world.account.pk).update(credentials={"seed": 1, "fail_auth": True})
+    as_alice.post(url("account_edit", world.account.uuid), {"name": "Renamed", "seed": "2"})
+    world.account.refresh_from_db()
+    assert world.account.credentials == {"seed": 2, "fail_auth": True}
+
+
+# --- the simulator, a provider without HTTP
+
+
+def test_it_tests_and_imports_a_simulator_account(as_alice, world):
+    simulator_device_create(account=world.account, device_id="sim-nuki", profile="nuki", name="Keypad")
+    assert as_alice.post(url("account_test", world.account.uuid)).status_code == 302
+    world.account.refresh_from_db()
+    assert world.account.status == AccountStatus.OK
+
+    assert (
+        as_alice.post(url("account_import", world.account.uuid), {"property": world.dune.pk}).status_code
+        == 302
+    )
+    lock = Lock.objects.get(provider_account=world.account, vendor_device_id="sim-nuki")
+    assert lock.property == world.dune and lock.name == "Keypad"
+    assert "no_zeros" in lock.requirements["constraints"]
+
+
+def test_it_flags_a_simulator_account_that_rejects_its_credentials(as_alice, world):
+    ProviderAccount.objects.filter(pk=world.account.pk).update(credentials={"seed": 1, "fail_auth": True})
+    as_alice.post(url("account_test", world.account.uuid))
+    world.account.refresh_from_db()
+    assert world.account.status == AccountStatus.AUTH_FAILED
+    assert "401" in world.account.status_detail
