@@ -29,7 +29,7 @@ from locks.timeline import Bar, Row, timeline_svg
 from portal import services
 from portal.forms import BookingForm, add_service_errors
 from portal.models import Booking, BookingStatus, Membership, Role
-from portal.permissions import admin_required, editor_required, visible_properties
+from portal.permissions import editor_required, visible_properties
 from portal.tenancy import get_for_tenant
 
 LOW_BATTERY = 0.2
@@ -265,8 +265,3 @@ def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
     codes = booking.access_codes.exclude(status=CodeStatus.REMOVED).select_related("lock")
     return render(request, "portal/booking_cancel.html", {"booking": booking, "codes": codes})
 
-
-@admin_required
-def settings_home(request: HttpRequest) -> HttpResponse:
-    members = Membership.objects.for_tenant(request.tenant).select_related("user").order_by("user__username")
-    return render(request, "portal/settings.html", {"members": members})
