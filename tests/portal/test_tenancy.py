@@ -22,9 +22,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils import timezone
 
-from locks.models import AccessCode, Activity, LockCommand, LockIssue
-from portal.models import ApiKey, Membership
-from providers.models import WebhookEvent
+from locks.models import AccessCode, Activity, Lock, LockCommand, LockIssue
+from portal.models import ApiKey, Booking, Membership
+from providers.models import ProviderAccount, WebhookEvent
 from tests import factories
 
 TENANT_PREFIX = "t/<slug:tenant_slug>/"
@@ -96,6 +96,12 @@ def targets(world) -> Targets:
     return Targets(
         world=world, code=code, command=command, issue=issue, member=member, api_key=api_key, event=event
     )
+
+
+def footprint() -> tuple[int, ...]:
+    """Row counts that any write through a page would change."""
+    models = (Activity, LockCommand, Booking, Membership, ProviderAccount, Lock, ApiKey)
+    return tuple(model.objects.count() for model in models)
 
 
 def _action(t: Targets, route: str) -> str:
@@ -179,15 +185,18 @@ def test_every_tenant_page_is_scoped_to_its_tenant(client, targets, route):
     assert response["Location"].startswith(reverse("login")), response["Location"]
 
     # Mallory, admin of another tenant: the same 404 as for a tenant that does not exist, and no writes.
-    activities, commands = Activity.objects.count(), LockCommand.objects.count()
+    before = footprint()
     client.force_login(world.mallory)
     assert client.get(url).status_code == 404, f"mallory GET {url}"
     assert client.post(url, {}).status_code == 404, f"mallory POST {url}"
-    assert (Activity.objects.count(), LockCommand.objects.count()) == (activities, commands)
+    assert footprint() == before, f"mallory's requests to {url} wrote rows"
 
     # Olive, owner of Dune Cottage only: no admin pages, none of the other property's objects.
     client.force_login(world.olive)
-    get, post = client.get(url), client.post(url, {})
+    get = client.get(url)
+    before = footprint()
+    post = client.post(url, {})
+    assert footprint() == before, f"olive (read-only owner) POST {url} wrote rows"
     if is_admin_area(route):
         assert get.status_code == 403, f"olive GET {url}: {get.status_code}"
         assert post.status_code == 403, f"olive POST {url}: {post.status_code}"
