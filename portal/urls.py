@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import owner_views, settings_views, views
+from portal import api_key_views, csv_import_views, owner_views, settings_views, views
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -12,6 +12,8 @@ tenant_patterns = [
     path("properties/<int:property_id>/", views.property_detail, name="property_detail"),
     path("bookings/", views.booking_list, name="booking_list"),
     path("bookings/new/", views.booking_create, name="booking_create"),
+    path("bookings/import/", csv_import_views.csv_import, name="csv_import"),
+    path("bookings/import/confirm/", csv_import_views.csv_import_confirm, name="csv_import_confirm"),
     path("bookings/<int:booking_id>/", views.booking_detail, name="booking_detail"),
     path("bookings/<int:booking_id>/edit/", views.booking_edit, name="booking_edit"),
     path("bookings/<int:booking_id>/cancel/", views.booking_cancel, name="booking_cancel"),
@@ -21,6 +23,8 @@ tenant_patterns = [
     path("settings/members/<int:member_id>/", settings_views.member_edit, name="settings_member_edit"),
     path("settings/members/<int:member_id>/remove/", settings_views.member_remove, name="settings_member_remove"),
     path("settings/defaults/", settings_views.tenant_defaults, name="settings_defaults"),
+    path("settings/api-keys/", api_key_views.api_key_list, name="api_key_list"),
+    path("settings/api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke_view, name="api_key_revoke"),
     path("", include("locks.urls")),
     path("providers/", include("providers.urls")),
 ]

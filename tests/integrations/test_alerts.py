@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from locks.models import CodeStatus, LockIssue
+from portal.alerts import alerts_send, digest_send
+from portal.tasks import send_alerts, send_daily_digest
+from tests import factories
+
+
+@pytest.fixture
+def now():
+    return timezone.now()
+
+
+@pytest.fixture
+def trouble(world, now):
+    """An offline lock, a failed code starting tonight, a late code, and a failed code next week."""
+    offline = factories.LockIssueFactory(tenant=world.seaside, lock=world.other_lock, kind="device_offline")
+    tonight = factories.AccessCodeFactory(
+        tenant=world.seaside, lock=world.lock, name="Tonight", status=CodeStatus.FAILED,
+        starts_at=now + timedelta(hours=10),
+    )
+    failed = factories.LockIssueFactory(tenant=world.seaside, lock=world.lock, access_code=tonight, kind="nack")
+    factories.AccessCodeFactory(
+        tenant=world.seaside, lock=world.other_lock, name="Soon", status=CodeStatus.SETTING,
+        starts_at=now + timedelta(hours=2), program_at=now - timedelta(hours=1),
+    )
+    next_week = factories.AccessCodeFactory(
+        tenant=world.seaside, lock=world.lock, name="Next week", status=CodeStatus.FAILED,
+        starts_at=now + timedelta(days=7),
+    )
+    later = factories.LockIssueFactory(tenant=world.seaside, lock=world.lock, access_code=next_week, kind="nack")
+    return offline, failed, later
+
+
+def test_it_mails_admins_and_staff_once_per_issue(world, trouble, now):
+    offline, failed, later = trouble
+    assert alerts_send(now=now) == 1
+    [message] = mail.outbox
+    assert sorted(message.to) == ["alice@example.com", "bob@example.com"]
+    assert "Harbor front: Lock offline" in message.body
+    assert "Dune front: Lock did not acknowledge — code “Tonight”" in message.body
+    assert "code “Soon” is not on the lock yet" in message.body
+    assert "Next week" not in message.body
+    assert "Command timed out" not in message.body  # world's issue: its code starts in two days
+    assert LockIssue.objects.get(pk=later.pk).alerted_at is None
+    assert LockIssue.objects.get(pk=offline.pk).alerted_at == now
+    assert LockIssue.objects.get(pk=failed.pk).alerted_at == now
+    assert alerts_send(now=now + timedelta(minutes=5)) == 0
+    assert len(mail.outbox) == 1
+
+
+def test_a_new_issue_gets_its_own_mail(world, trouble, now):
+    alerts_send(now=now)
+    factories.LockIssueFactory(tenant=world.seaside, lock=world.lock, kind="low_battery")
+    assert send_alerts() == 1
+    assert len(mail.outbox) == 2
+    assert "Low battery" in mail.outbox[1].body
+    assert "Lock offline" not in mail.outbox[1].body
+
+
+def test_it_mails_nobody_when_the_tenant_turned_alerts_off(world, trouble, now):
+    world.seaside.alert_emails_enabled = False
+    world.seaside.save(update_fields=["alert_emails_enabled"])
+    assert alerts_send(now=now) == 0
+    assert digest_send(now=now) == 0
+    assert mail.outbox == []
+
+
+def test_the_daily_digest_goes_once_a_day(world, trouble, now):
+    world.dune.ical_last_error = "The feed answered HTTP 500."
+    world.dune.save(update_fields=["ical_last_error"])
+    assert send_daily_digest() == 1
+    [message] = mail.outbox
+    assert message.subject == "[Lockstep] Daily digest for Seaside Stays"
+    assert "Lock offline" in message.body
+    assert "2 other open issue(s)" in message.body  # the world's timeout and next week's NACK
+    assert "Dune Cottage: iCal feed failing — The feed answered HTTP 500." in message.body
+    assert digest_send(now=timezone.now()) == 0
+    assert digest_send(now=timezone.now() + timedelta(days=1)) == 1
+
+
+def test_no_digest_when_nothing_is_open(world, now):
+    LockIssue.objects.update(status="resolved")
+    assert digest_send(now=now) == 0
