@@ -49,7 +49,7 @@ def timeline_svg(*, rows: Iterable[Row], now: datetime, tz_name: str, days: int 
     start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     end = start + timedelta(days=days)
     width = LABEL_WIDTH + days * DAY_WIDTH
-    height = HEADER_HEIGHT + max(len(rows), 1) * ROW_HEIGHT + 6
+    height = HEADER_HEIGHT + max(len(rows), 1) * ROW_HEIGHT + 18  # room for the "now" label below
 
     def x(moment: datetime) -> float:
         moment = min(max(moment, start), end)
@@ -65,7 +65,7 @@ def timeline_svg(*, rows: Iterable[Row], now: datetime, tz_name: str, days: int 
         moment = start + timedelta(days=day)
         shade = "#f2f4f7" if moment.weekday() >= 5 else "#ffffff"
         parts.append(
-            f'<rect x="{left}" y="{HEADER_HEIGHT}" width="{DAY_WIDTH}" height="{height - HEADER_HEIGHT}" '
+            f'<rect x="{left}" y="{HEADER_HEIGHT}" width="{DAY_WIDTH}" height="{height - HEADER_HEIGHT - 14}" '
             f'fill="{shade}" stroke="#e3e6eb"/>'
             f'<text x="{left + DAY_WIDTH / 2}" y="14" text-anchor="middle" font-size="11" fill="#667085">'
             f"{moment:%a}</text>"
@@ -100,9 +100,9 @@ def timeline_svg(*, rows: Iterable[Row], now: datetime, tz_name: str, days: int 
         )
     today_x = x(now)
     parts.append(
-        f'<line x1="{today_x:.1f}" y1="{HEADER_HEIGHT - 4}" x2="{today_x:.1f}" y2="{height}" '
+        f'<line x1="{today_x:.1f}" y1="{HEADER_HEIGHT}" x2="{today_x:.1f}" y2="{height - 14}" '
         f'stroke="#d92d20" stroke-width="2"><title>Now</title></line>'
-        f'<text x="{today_x + 3:.1f}" y="{HEADER_HEIGHT - 6}" font-size="10" fill="#d92d20">now</text>'
+        f'<text x="{today_x:.1f}" y="{height - 3}" text-anchor="middle" font-size="10" fill="#d92d20">now</text>'
     )
     parts.append("</svg>")
     # Every interpolated text went through escape(); the rest is numbers and constants.

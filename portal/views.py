@@ -30,6 +30,7 @@ from portal import services
 from portal.forms import BookingForm, add_service_errors
 from portal.models import Booking, BookingStatus, Membership, Role
 from portal.permissions import editor_required, visible_properties
+from portal.templatetags.lockstep import in_motion
 from portal.tenancy import get_for_tenant
 
 LOW_BATTERY = 0.2
@@ -188,7 +189,9 @@ def _booking_for(request: HttpRequest, booking_id: int) -> Booking:
 
 def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
     booking = _booking_for(request, booking_id)
-    return render(request, "portal/booking_detail.html", booking_context(booking))
+    # While a code moves, the commands and timeline section refreshes itself (htmx asks for that part).
+    part = "#history" if request.htmx and request.GET.get("part") == "history" else ""
+    return render(request, f"portal/booking_detail.html{part}", booking_context(booking))
 
 
 def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None) -> dict:
@@ -209,7 +212,14 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
     issues = list(
         LockIssue.objects.filter(access_code__booking=booking, status=IssueStatus.OPEN).select_related("lock")
     )
-    return {"booking": booking, "codes": codes, "commands": commands, "activities": activities, "issues": issues}
+    return {
+        "booking": booking,
+        "codes": codes,
+        "commands": commands,
+        "activities": activities,
+        "issues": issues,
+        "in_motion": any(in_motion(code) for code in codes),
+    }
 
 
 @editor_required

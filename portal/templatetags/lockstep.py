@@ -25,10 +25,11 @@ def in_motion(code: AccessCode) -> bool:
 
 @register.filter
 def local(moment: datetime | None, tz_name: str) -> datetime | None:
-    """The moment in the given time zone (a property's), for display."""
+    """The wall-clock time at `tz_name` (a property's), for display. Returned naive on purpose: the `date`
+    filter would otherwise convert an aware value back to the request's time zone."""
     if moment is None:
         return None
-    return moment.astimezone(ZoneInfo(tz_name))
+    return moment.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
 
 
 @register.filter

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.urls import reverse
 from django.utils import timezone
@@ -171,3 +171,23 @@ def test_the_property_page_draws_the_timeline(client, world):
     html = client.get(reverse("property_detail", args=["seaside", world.dune.pk])).content.decode()
     svg = html[html.index("<svg") : html.index("</svg>")]
     assert "Ana Costa" in svg and "Dune front" in svg and "<title>Now</title>" in svg
+
+
+def test_it_shows_booking_times_in_the_propertys_time_zone(client, world):
+    world.booking.check_in = datetime(2031, 7, 1, 19, 0, tzinfo=UTC)
+    world.booking.check_out = datetime(2031, 7, 4, 15, 0, tzinfo=UTC)
+    world.booking.save()
+    client.force_login(world.bob)
+    html = client.get(reverse("booking_detail", args=["seaside", world.booking.pk])).content.decode()
+    assert "Tue Jul 1, 15:00 → Fri Jul 4, 11:00" in html  # New York is UTC−4 in July
+
+
+def test_the_booking_history_refreshes_itself_only_while_a_code_moves(client, world):
+    client.force_login(world.bob)
+    url = reverse("booking_detail", args=["seaside", world.booking.pk])
+    assert b"part=history" not in client.get(url).content
+    world.code.status = CodeStatus.SETTING
+    world.code.save()
+    assert b"part=history" in client.get(url).content
+    partial = client.get(url, {"part": "history"}, headers={"HX-Request": "true"})
+    assert b'id="history"' in partial.content and b"<html" not in partial.content
