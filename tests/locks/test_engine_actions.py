@@ -1,0 +1,146 @@
+"""Staff actions, device health, the attention queue and the schedules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django_q.models import Schedule
+
+from locks.apps import ensure_schedules
+from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
+from locks.selectors import attention_queue, lock_health
+from locks.services import (
+    TransitionError,
+    account_check_health,
+    code_regenerate_pin,
+    code_reveal_pin,
+    issue_dismiss,
+    lock_observe_device,
+)
+from locks.tick import tick
+from portal.services import booking_cancel, booking_create, booking_update
+from providers.base import DeviceInfo, ProviderError, Reason
+from providers.models import AccountStatus
+from tests import factories
+from tests.locks.conftest import T0
+from tests.locks.fakes import FakeProvider
+
+
+def _booking(place, *, hours=1, **extra):
+    check_in = T0 + timedelta(hours=hours)
+    return booking_create(tenant=place.tenant, property=place.property, guest_name="Finn",
+                          check_in=check_in, check_out=check_in + timedelta(days=2), now=T0, **extra)
+
+
+def test_revealing_a_pin_is_recorded(single):
+    booking = _booking(single)
+    code = AccessCode.objects.get(booking=booking)
+    user = factories.UserFactory(username="bob")
+    assert code_reveal_pin(code=code, actor=user, now=T0) == code.pin
+    assert Activity.objects.filter(verb="pin.revealed", actor=user, access_code=code).exists()
+
+
+def test_a_new_pin_is_pushed_to_the_lock(single, cloud):
+    booking = _booking(single)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    old = code.pin
+    code_regenerate_pin(code=code, actor=None, now=T0 + timedelta(minutes=1))
+    tick(now=T0 + timedelta(minutes=1))
+    code.refresh_from_db()
+    assert code.pin != old and cloud.sent("update")[-1].pin == code.pin
+    booking_cancel(booking=booking, now=T0 + timedelta(minutes=2))
+    with pytest.raises(TransitionError):
+        code_regenerate_pin(code=code, actor=None, now=T0 + timedelta(minutes=2))
+
+
+def test_dismissing_an_issue_twice_is_refused(world):
+    issue_dismiss(issue=world.issue, actor=world.alice, now=T0)
+    assert LockIssue.objects.get(pk=world.issue.pk).status == IssueStatus.DISMISSED
+    with pytest.raises(TransitionError):
+        issue_dismiss(issue=world.issue, actor=world.alice, now=T0)
+
+
+def test_device_reports_open_and_resolve_issues(single):
+    lock = single.native
+    lock_observe_device(lock=lock, now=T0, online=False)
+    lock_observe_device(lock=lock, now=T0 + timedelta(minutes=1), online=False)
+    issue = LockIssue.objects.get(lock=lock, kind=IssueKind.DEVICE_OFFLINE)
+    assert issue.occurrences == 2 and issue.status == IssueStatus.OPEN
+    lock_observe_device(lock=lock, now=T0 + timedelta(minutes=2), online=True)
+    issue.refresh_from_db()
+    lock.refresh_from_db()
+    assert issue.status == IssueStatus.RESOLVED and lock.last_seen_at == T0 + timedelta(minutes=2)
+
+
+def test_the_health_poll_updates_locks_and_the_account(single, monkeypatch):
+    monkeypatch.setattr(FakeProvider, "list_devices", lambda self: [
+        DeviceInfo(vendor_device_id="front", name="Front", online=False, battery_level=0.05)])
+    account_check_health(account=single.account, now=T0)
+    single.native.refresh_from_db()
+    single.account.refresh_from_db()
+    assert single.native.online is False and single.account.status == AccountStatus.OK
+    assert set(LockIssue.objects.filter(status=IssueStatus.OPEN).values_list("kind", flat=True)) == {
+        IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY}
+
+    def rejected(self):
+        raise ProviderError(Reason.AUTH_FAILED, "401")
+
+    monkeypatch.setattr(FakeProvider, "list_devices", rejected)
+    account_check_health(account=single.account, now=T0 + timedelta(minutes=10))
+    single.account.refresh_from_db()
+    assert single.account.status == AccountStatus.AUTH_FAILED
+    assert LockIssue.objects.filter(kind=IssueKind.AUTH_FAILED, status=IssueStatus.OPEN).count() == 1
+
+
+def test_the_attention_queue_lists_what_needs_a_person(place, cloud):
+    soon = _booking(place)  # starts within 24 h, not on the locks yet
+    _booking(place, hours=24 * 10)  # far away: not urgent
+    lock_observe_device(lock=place.jit, now=T0, online=False, battery_level=0.1)
+    items = attention_queue(tenant=place.tenant, now=T0)
+    kinds = sorted(item.kind for item in items)
+    assert kinds == ["code_not_set", "code_not_set", "lock_low_battery", "lock_offline"]
+    assert {item.code.booking_id for item in items if item.code} == {soon.pk}
+
+    other = factories.TenantFactory()
+    assert attention_queue(tenant=other, now=T0) == []
+    assert [i.kind for i in attention_queue(tenant=place.tenant, now=T0, properties=[])] == []
+    health = lock_health(lock=place.jit)
+    assert not health.healthy and health.queued == 1
+    assert (health.codes_by_status[CodeStatus.UNSET], health.codes_by_status[CodeStatus.SETTING]) == (1, 1)
+
+
+def test_booking_services_validate_per_field(place):
+    with pytest.raises(ValidationError) as error:
+        booking_create(tenant=place.tenant, property=place.property, guest_name="X", now=T0,
+                       check_in=T0 + timedelta(days=2), check_out=T0 + timedelta(days=1))
+    assert "check_out" in error.value.message_dict
+    booking = _booking(place, hours=48)
+    with pytest.raises(ValidationError) as error:
+        booking_update(booking=booking, status="cancelled")
+    assert "status" in error.value.message_dict
+    other_property = factories.PropertyFactory()
+    with pytest.raises(ValidationError) as error:
+        booking_update(booking=booking, property=other_property)
+    assert "property" in error.value.message_dict
+
+
+def test_moving_a_booking_to_another_property_moves_its_codes(place, cloud):
+    booking = _booking(place, hours=48)
+    elsewhere = factories.PropertyFactory(tenant=place.tenant, name="Elsewhere")
+    lock = factories.LockFactory(tenant=place.tenant, property=elsewhere, provider_account=place.account,
+                                 vendor_device_id="elsewhere")
+    booking_update(booking=booking, property=elsewhere, now=T0)
+    live = AccessCode.objects.filter(booking=booking).exclude(status=CodeStatus.REMOVED)
+    assert [c.lock_id for c in live] == [lock.pk]
+
+
+def test_migrate_creates_the_engine_schedules_once(db):
+    ensure_schedules()
+    ensure_schedules()
+    schedules = {s.func: s.minutes for s in Schedule.objects.filter(func__startswith="locks.")}
+    assert schedules == {"locks.tasks.tick": 1, "locks.tasks.sweep": 1, "locks.tasks.reconcile_due": 5,
+                         "locks.tasks.health": 10}
+    assert Schedule.objects.filter(func="locks.tasks.tick").count() == 1
