@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.config import SchemathesisConfig
@@ -34,7 +36,13 @@ def test_it_serves_swagger_ui_from_the_sidecar_not_a_cdn(client):
 
 @pytest.fixture
 def fuzz_headers(keys):
-    return {"Authorization": f"Bearer {keys.alice}"}
+    # Requests go straight to the WSGI app, not through Django's test client, so do what the client
+    # does: keep the test's database connection (and its transaction) open across requests.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield {"Authorization": f"Bearer {keys.alice}"}
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
