@@ -88,3 +88,15 @@ def test_the_daily_digest_goes_once_a_day(world, trouble, now):
 def test_no_digest_when_nothing_is_open(world, now):
     LockIssue.objects.update(status="resolved")
     assert digest_send(now=now) == 0
+
+
+def test_migrate_scheduled_the_alert_tasks(db):
+    from django_q.models import Schedule
+
+    from portal.apps import ensure_alert_schedules
+
+    ensure_alert_schedules()  # idempotent: a second run changes nothing
+    schedules = {s.func: (s.schedule_type, s.minutes) for s in Schedule.objects.filter(func__startswith="portal.")}
+    assert schedules["portal.tasks.send_alerts"] == (Schedule.MINUTES, 5)
+    assert schedules["portal.tasks.send_daily_digest"] == (Schedule.DAILY, None)
+    assert Schedule.objects.filter(func="portal.tasks.send_alerts").count() == 1
