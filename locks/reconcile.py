@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from locks import services
-from locks.models import AccessCode, CodeStatus, CommandState, IssueKind, Lock, Verification
-from providers.base import ObservedCode, ProviderError
+from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, IssueKind, Lock, Verification
+from providers.base import ObservedCode, Outcome, Progress, ProviderError
 
 RECONCILE_EVERY = timedelta(hours=6)
 
@@ -73,6 +73,7 @@ def _diff(lock: Lock, observed: list[ObservedCode], *, now: datetime, report: Re
             "access_code_id", flat=True)
     )
     claimed_refs = {code.vendor_code_ref for code in ours if code.vendor_code_ref}
+    _complete_in_flight(lock, by_ref, now=now, report=report)
     for code in ours:
         if code.pk in busy or not _should_be_on_lock(code):
             continue
@@ -109,6 +110,27 @@ def _diff(lock: Lock, observed: list[ObservedCode], *, now: datetime, report: Re
     else:
         services.issues_resolve(lock=lock, code=None, kinds=[IssueKind.UNMANAGED_CODE], now=now,
                                 why="no foreign codes")
+
+
+def _complete_in_flight(
+    lock: Lock, by_ref: dict[str, ObservedCode], *, now: datetime, report: ReconcileReport
+) -> None:
+    """A read-back is an outcome too: it settles the in-flight command when it proves the result (the PIN
+    read back for a create/update, the slot gone for a delete)."""
+    command = lock.commands.select_related("access_code__lock").filter(state=CommandState.SENT).first()
+    if command is None or command.access_code is None or not command.access_code.vendor_code_ref:
+        return
+    code = command.access_code
+    seen = by_ref.get(code.vendor_code_ref)
+    if command.action == CommandAction.DELETE:
+        proven = seen is None
+    else:
+        proven = seen is not None and seen.pin is not None and seen.pin == code.pin
+    if proven and services.command_complete(
+        command=command, outcome=Outcome(Progress.DONE, vendor_code_ref=code.vendor_code_ref), now=now,
+        source="reconcile",
+    ):
+        report.matched.append(code.pk)
 
 
 def _repush(code: AccessCode, *, now: datetime) -> None:

@@ -458,10 +458,14 @@ def _after_duplicate_pin(
         not code.guest_notified and not lock_chooses_pin(code.lock) and command.action != CommandAction.DELETE
     )
     if can_regenerate:
+        try:
+            _code_new_pin(code, now=now, exclude=(code.pin,))
+        except pins_module().NoPinAvailable:
+            can_regenerate = False
+    if can_regenerate:
         issue_open(lock=code.lock, code=code, command=command, kind=IssueKind.DUPLICATE_PIN, now=now,
                    detail=f"The lock already holds this PIN{where}; a new PIN was generated.", data=data)
         AccessCode.objects.filter(pk=code.pk).update(last_reason=Reason.DUPLICATE_PIN)
-        _code_new_pin(code, now=now, exclude=(code.pin,))
         _queue(code, command.action, now=now, attempt=command.attempt + 1)
         return
     _code_move(code, old=[CodeStatus.SETTING, CodeStatus.REMOVING, CodeStatus.SET, CodeStatus.UNSET],
@@ -634,6 +638,12 @@ def account_check_health(*, account: ProviderAccount, now: datetime) -> None:
 # --------------------------------------------------------------------------- PINs and names
 
 
+def pins_module() -> Any:
+    from locks import pins
+
+    return pins
+
+
 def lock_chooses_pin(lock: Lock) -> bool:
     from locks import pins
 
@@ -715,12 +725,16 @@ def code_window(*, booking: Booking, lock: Lock, now: datetime) -> tuple[datetim
 
 
 @transaction.atomic
-def code_program(*, code: AccessCode, now: datetime, actor: AbstractBaseUser | None = None) -> bool:
-    """unset → setting: the code is due (its program_at has come), queue its create."""
+def code_program(
+    *, code: AccessCode, now: datetime, actor: AbstractBaseUser | None = None, dispatch: bool = True
+) -> bool:
+    """unset → setting: the code is due (its program_at has come), queue its create. `dispatch=False`
+    when the caller dispatches the lock itself (the tick)."""
     if not _code_move(code, old=[CodeStatus.UNSET], new=CodeStatus.SETTING, now=now, actor=actor, note="due"):
         return False
     _queue(code, CommandAction.CREATE, now=now, actor=actor)
-    _enqueue_dispatch(code.lock_id)
+    if dispatch:
+        _enqueue_dispatch(code.lock_id)
     return True
 
 

@@ -26,17 +26,17 @@ class TickReport:
 
 def tick(*, now: datetime) -> TickReport:
     report = TickReport()
-    # status=unset AND program_at <= now: exactly the code_due_program partial index.
+    # Both steps are status=unset AND program_at <= now: the code_due_program partial index.
     due = AccessCode.objects.select_related("lock", "tenant").filter(
-        status=CodeStatus.UNSET, program_at__lte=now
-    ).order_by("program_at")[:BATCH]
+        status=CodeStatus.UNSET, program_at__lte=now, is_scheduled_on_device=False
+    ).exclude(ends_at__lte=now).order_by("program_at")[:BATCH]
     for code in due:
-        if code.ends_at is not None and code.ends_at <= now:
-            continue  # the removal step below handles it
-        if not code.is_scheduled_on_device:
-            report.programmed += services.code_program(code=code, now=now)
-        elif code.starts_at is None or code.starts_at <= now:
-            report.activated += services.code_activate_scheduled(code=code, now=now)
+        report.programmed += services.code_program(code=code, now=now, dispatch=False)
+    started = AccessCode.objects.select_related("lock", "tenant").filter(
+        status=CodeStatus.UNSET, program_at__lte=now, is_scheduled_on_device=True, starts_at__lte=now
+    ).order_by("program_at")[:BATCH]
+    for code in started:
+        report.activated += services.code_activate_scheduled(code=code, now=now)
     # status in (unset, setting, set) AND ends_at <= now: the code_due_remove partial index.
     ended = AccessCode.objects.select_related("lock", "tenant").filter(
         status__in=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET], ends_at__lte=now

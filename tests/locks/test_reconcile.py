@@ -131,3 +131,21 @@ def test_reconcile_due_picks_old_and_requested_locks(place):
     place.jit.reconcile_requested = True
     place.jit.save()
     assert set(locks_due_for_reconcile(now=T0)) == {place.native.pk, place.jit.pk}
+
+
+def test_a_read_back_settles_the_command_in_flight(single, cloud):
+    from providers.base import Progress
+
+    cloud.mode = Progress.PENDING
+    check_in = T0 + timedelta(hours=1)
+    booking_create(tenant=single.tenant, property=single.property, guest_name="Gus", check_in=check_in,
+                   check_out=check_in + timedelta(days=1), now=T0)
+    tick(now=T0)
+    command = LockCommand.objects.get()
+    cloud.finish(command.vendor_ref)  # on the lock; no webhook, no poll yet
+    lock_reconcile(lock=single.native, now=T0 + timedelta(minutes=2))
+    command.refresh_from_db()
+    code = AccessCode.objects.get()
+    assert command.state == CommandState.SUCCEEDED
+    assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device  # preloaded; window not started
+    assert code.verification == Verification.READ_BACK
