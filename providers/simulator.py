@@ -384,10 +384,18 @@ class SimulatorProvider(Provider):
                 sends = device.stats.setdefault("sends", {}).setdefault(str(code.pk), {})
                 sends[action] = sends.get(action, 0) + 1
             try:
-                return _accept(device, self.account, action, code=code, ref=ref, now=now)
-            finally:
-                device.next_due_at = _next_due(device)
-                device.save()
+                receipt: Receipt | None = _accept(device, self.account, action, code=code, ref=ref, now=now)
+                refusal: ProviderError | None = None
+            except ProviderError as exc:
+                # Keep what the refusal consumed (the random draw, the call count): raising inside the
+                # transaction would roll it back, and the next call would be refused the same way.
+                receipt, refusal = None, exc
+            device.next_due_at = _next_due(device)
+            device.save()
+        if refusal is not None:
+            raise refusal
+        assert receipt is not None
+        return receipt
 
 
 def sign(body: bytes, secret: str) -> str:

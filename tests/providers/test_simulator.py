@@ -348,6 +348,22 @@ def test_busy_refuses_the_call(db, clock):
     assert refused.value.reason == Reason.BUSY
 
 
+def test_a_refused_call_is_counted_and_does_not_repeat_its_luck(db, clock):
+    lock = make_lock("seam", faults={"busy": 0.5})
+    provider = get_provider(lock.provider_account)
+    outcomes = []
+    for n in range(12):
+        try:
+            provider.create_code(lock, code_on(lock, f"{739164 + n * 11}"))
+            outcomes.append("accepted")
+        except ProviderError:
+            outcomes.append("busy")
+
+    assert set(outcomes) == {"accepted", "busy"}
+    device = device_of(lock)
+    assert (device.stats["calls"]["create"], device.counter) == (12, 12)
+
+
 def test_an_external_pin_appears_on_the_lock_as_unmanaged(db, clock):
     lock = make_lock("seam", faults={"external_pin": 1})
     provider = get_provider(lock.provider_account)
