@@ -115,8 +115,34 @@ def member_invite(
         data={"membership_id": membership.pk, "role": role, "property_ids": [p.pk for p in owned]},
         now=now,
     )
-    link = "" if user.has_usable_password() else set_password_url(user)
+    # Only a user this invitation created gets a link: a link for an existing account would let this
+    # tenant's admin choose the password of someone who also belongs to other tenants.
+    link = set_password_url(user) if created_user else ""
     return Invitation(membership=membership, created_user=created_user, set_password_url=link)
+
+
+def member_password_link(*, membership: Membership, actor: AbstractBaseUser, now: datetime) -> str:
+    """A fresh set-password link for an invited member who has not chosen a password yet.
+
+    Refused for anyone who has a password, belongs to another tenant too, or is platform staff: a tenant
+    admin must never be able to take over an account that reaches beyond their tenant.
+    """
+    user = membership.user
+    if user.has_usable_password() or user.is_staff or user.is_superuser:
+        raise ValidationError("This member has already chosen a password; they can log in as usual.")
+    if Membership.objects.filter(user=user).exclude(tenant_id=membership.tenant_id).exists():
+        raise ValidationError(
+            "This person also belongs to another team; ask them to use their first invitation."
+        )
+    _record(
+        tenant=membership.tenant,
+        actor=actor,
+        verb="member.password_link",
+        message=f"{actor} made a new set-password link for {user}",
+        data={"membership_id": membership.pk},
+        now=now,
+    )
+    return set_password_url(user)
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from portal import members
 from portal.forms_settings import InviteForm, MemberForm, TenantDefaultsForm
@@ -104,6 +105,21 @@ def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
             return redirect("settings_members", tenant_slug=request.tenant.slug)
     status = 400 if request.method == "POST" and form.errors else 200
     return render(request, "settings/member_edit.html", {"member": membership, "form": form}, status=status)
+
+
+@never_cache
+@admin_required
+@require_POST
+def member_password_link(request: HttpRequest, member_id: int) -> HttpResponse:
+    membership = get_for_tenant(
+        Membership.objects.select_related("user", "tenant"), request.tenant, pk=member_id
+    )
+    try:
+        link = members.member_password_link(membership=membership, actor=request.user, now=timezone.now())
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("settings_member_edit", tenant_slug=request.tenant.slug, member_id=membership.pk)
+    return render(request, "settings/password_link.html", {"member": membership, "link": link})
 
 
 @admin_required

@@ -22,6 +22,11 @@ tenant_patterns = [
     path("settings/members/", settings_views.member_list, name="settings_members"),
     path("settings/members/<int:member_id>/", settings_views.member_edit, name="settings_member_edit"),
     path("settings/members/<int:member_id>/remove/", settings_views.member_remove, name="settings_member_remove"),
+    path(
+        "settings/members/<int:member_id>/password-link/",
+        settings_views.member_password_link,
+        name="settings_member_password_link",
+    ),
     path("settings/defaults/", settings_views.tenant_defaults, name="settings_defaults"),
     path("settings/api-keys/", api_key_views.api_key_list, name="api_key_list"),
     path("settings/api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke_view, name="api_key_revoke"),

@@ -117,6 +117,44 @@ def test_it_adds_an_existing_user_without_a_link(as_alice, world):
     assert outsider.has_usable_password()
 
 
+def test_it_gives_no_link_for_a_passwordless_user_of_another_tenant(as_alice, world):
+    # Someone Harbor invited who has not chosen a password yet: Seaside's admin must not get to choose it.
+    invitee = User.objects.create(username="ivy@example.com", email="ivy@example.com")
+    invitee.set_unusable_password()
+    invitee.save()
+    factories.MembershipFactory(user=invitee, tenant=world.harbor, role=Role.STAFF)
+    response = as_alice.post(url("settings_members"), {"email": "ivy@example.com", "role": "staff"})
+    assert response.status_code == 302
+    assert membership(world, invitee).role == Role.STAFF
+    follow = as_alice.get(response["Location"]).content.decode()
+    assert "set-password/" not in follow
+    refused = as_alice.post(url("settings_member_password_link", membership(world, invitee).pk))
+    assert refused.status_code == 302
+    assert "another team" in as_alice.get(refused["Location"]).content.decode()
+    assert not Activity.objects.filter(verb="member.password_link").exists()
+
+
+def test_it_makes_a_new_set_password_link_for_an_invitee_who_lost_it(as_alice, world):
+    as_alice.post(url("settings_members"), {"email": "nina@example.com", "role": "staff"})
+    nina = membership(world, User.objects.get(email="nina@example.com"))
+    assert "new set-password link" in as_alice.get(url("settings_member_edit", nina.pk)).content.decode()
+    response = as_alice.post(url("settings_member_password_link", nina.pk))
+    assert response.status_code == 200
+    assert "/set-password/" in response.context["link"]
+    assert response.context["link"] in response.content.decode()
+    assert Activity.objects.filter(verb="member.password_link", actor=world.alice).exists()
+
+
+def test_it_refuses_a_set_password_link_for_a_member_with_a_password(as_alice, world):
+    bob = membership(world, world.bob)
+    assert "new set-password link" not in as_alice.get(url("settings_member_edit", bob.pk)).content.decode()
+    response = as_alice.post(url("settings_member_password_link", bob.pk))
+    assert response.status_code == 302
+    assert "already chosen a password" in as_alice.get(response["Location"]).content.decode()
+    world.bob.refresh_from_db()
+    assert world.bob.check_password("pw")
+
+
 def test_it_invites_an_owner_with_their_properties(as_alice, world):
     as_alice.post(
         url("settings_members"),
