@@ -39,6 +39,7 @@ from portal.views import booking_context
 from providers.base import ProviderError
 
 COMMAND_LOG_SIZE = 50
+ON_LOCK_STATUSES = (CodeStatus.SETTING, CodeStatus.SET, CodeStatus.REMOVING)
 
 
 # Action name (locks.troubleshooting.ACTIONS says its label, scope and confirmation) → the engine's service.
@@ -110,7 +111,8 @@ def lock_detail(request: HttpRequest, lock_id: int) -> HttpResponse:
         .select_related("booking")
         .order_by("starts_at", "id")
     )
-    live = sum(1 for code in codes if code.status in LIVE_CODE_STATUSES)
+    # A slot is taken by what is on (or going onto) the lock, not by codes still waiting for their time.
+    live = sum(1 for code in codes if code.status in ON_LOCK_STATUSES or code.is_scheduled_on_device)
     capacity = (lock.requirements or {}).get("max_active_codes")
     issues = list(
         lock.issues.filter(status=IssueStatus.OPEN).select_related("access_code__booking", "command")
