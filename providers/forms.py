@@ -6,9 +6,12 @@ value (not even the one just submitted when the form has errors), and a blank fi
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 
 from portal.models import Property, Tenant
 from providers.accounts import CREDENTIAL_FIELDS, VENDOR_SUPPLIED_WEBHOOK_SECRET, CredentialField, masked
@@ -86,6 +89,26 @@ class AccountForm(forms.Form):
                     else " Paste the secret the vendor gave you."
                 ),
             )
+
+    def clean_base_url(self) -> str:
+        """Vendor clouds are public https services. Refuse internal addresses so an admin cannot point
+        "test connection" at the server's own network (SSRF); development (DEBUG) allows anything."""
+        value = self.cleaned_data.get("base_url") or ""
+        if not value or settings.DEBUG:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme != "https":
+            raise forms.ValidationError("Use an https:// address.")
+        host = (parts.hostname or "").rstrip(".").lower()
+        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise forms.ValidationError("Use the vendor's public address, not an internal one.")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return value
+        if not address.is_global:
+            raise forms.ValidationError("Use the vendor's public address, not an internal one.")
+        return value
 
     def credentials(self) -> dict[str, Any]:
         return {name: self.cleaned_data.get(name) for name in self.credential_names}

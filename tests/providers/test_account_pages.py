@@ -168,6 +168,27 @@ def test_it_shows_the_vendors_credential_fields(as_alice):
             "whsec_",
         ),
         ({"name": "Bad URL", "api_key": API_KEY, "base_url": "not a url"}, "base_url", "Enter a valid URL."),
+        (
+            {"name": "SSRF", "api_key": API_KEY, "base_url": "http://169.254.169.254/latest"},
+            "base_url",
+            "https",
+        ),
+        (
+            {"name": "SSRF", "api_key": API_KEY, "base_url": "https://169.254.169.254/"},
+            "base_url",
+            "public address",
+        ),
+        (
+            {"name": "SSRF", "api_key": API_KEY, "base_url": "https://10.0.0.7:8443"},
+            "base_url",
+            "public address",
+        ),
+        ({"name": "SSRF", "api_key": API_KEY, "base_url": "https://[::1]/"}, "base_url", "public address"),
+        (
+            {"name": "SSRF", "api_key": API_KEY, "base_url": "https://localhost/"},
+            "base_url",
+            "public address",
+        ),
     ],
 )
 def test_it_rejects_a_bad_account_next_to_the_field_and_saves_nothing(as_alice, world, data, field, message):
@@ -179,6 +200,18 @@ def test_it_rejects_a_bad_account_next_to_the_field_and_saves_nothing(as_alice, 
     assert_no_secret(response)  # not even the value just typed is echoed back
     assert ProviderAccount.objects.count() == before
     assert not Activity.objects.filter(verb="provider_account.created").exists()
+
+
+def test_it_accepts_a_public_https_base_url(as_alice, world):
+    data = {
+        "vendor": "seam",
+        "name": "Staging",
+        "api_key": API_KEY,
+        "base_url": "https://staging.getseam.example",
+    }
+    assert as_alice.post(url("account_create"), data).status_code == 302
+    account = ProviderAccount.objects.get(name="Staging")
+    assert account.credentials == {"api_key": API_KEY, "base_url": "https://staging.getseam.example"}
 
 
 def test_it_keeps_stored_credentials_when_the_fields_are_left_blank(as_alice, world, seam):
