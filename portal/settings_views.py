@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,7 +23,7 @@ from portal.tenancy import get_for_tenant
 from providers.models import ProviderAccount
 
 
-def _members(tenant: Tenant):
+def _members(tenant: Tenant) -> QuerySet[Membership]:
     return (
         Membership.objects.for_tenant(tenant)
         .select_related("user")
