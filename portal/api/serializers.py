@@ -146,6 +146,15 @@ class LockIssueSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PinCheckSerializer(serializers.Serializer):
+    pin = serializers.CharField(max_length=16, trim_whitespace=True)
+
+
+class PinCheckResultSerializer(serializers.Serializer):
+    lock = serializers.IntegerField()
+    pin_usable = serializers.BooleanField()
+
+
 class ReconcileRequestedSerializer(serializers.Serializer):
     lock = serializers.IntegerField()
     reconcile_requested = serializers.BooleanField()

@@ -63,9 +63,27 @@ class LockViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def reconcile(self, request: Request, pk: str | None = None) -> Response:
         """Ask for a reconciliation now: the lock is flagged and a worker reads its codes back."""
         lock = self.get_object()
-        Lock.objects.filter(pk=lock.pk).update(reconcile_requested=True)
+        code_services().lock_request_reconcile(lock=lock, now=timezone.now(), actor=self.access.actor)
         transaction.on_commit(lambda: async_task("locks.tasks.reconcile_lock", lock.pk))
         return Response({"lock": lock.pk, "reconcile_requested": True}, status=status.HTTP_202_ACCEPTED)
+
+
+    @extend_schema(
+        request=s.PinCheckSerializer, responses={200: s.PinCheckResultSerializer}, parameters=TENANT_PARAMS
+    )
+    @action(detail=True, methods=["post"], url_path="check-pin")
+    def check_pin(self, request: Request, pk: str | None = None) -> Response:
+        """Would the lock take this PIN now? Its lengths and constraints, no trivial PINs, not in use.
+
+        For systems that let guests or staff choose a PIN; a 400 lists every reason in ``fields.pin``.
+        Staff and admin only: the answer says whether a PIN is in use on the door."""
+        from locks.pins import assert_pin_usable, live_pins_on_lock
+
+        lock = self.get_object()
+        serializer = s.PinCheckSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assert_pin_usable(serializer.validated_data["pin"], lock.requirements or {}, taken=live_pins_on_lock(lock))
+        return Response({"lock": lock.pk, "pin_usable": True})
 
 
 BOOKING_FILTERS = [

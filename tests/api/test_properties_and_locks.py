@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from locks.models import Lock
+from locks.models import Activity, Lock
 
 
 def test_it_lists_and_gets_properties(api, keys, world):
@@ -35,16 +35,51 @@ def test_mallory_gets_404_on_alices_lock(api, keys, world):
     assert Lock.objects.get(pk=world.lock.pk).reconcile_requested is False
 
 
-def test_it_requests_a_reconciliation(api, keys, world, monkeypatch):
+def test_it_requests_a_reconciliation(api, keys, world, monkeypatch, django_capture_on_commit_callbacks):
     queued = []
     monkeypatch.setattr("portal.api.views.async_task", lambda *args: queued.append(args))
-    response = api(keys.bob).post(f"/api/v1/locks/{world.lock.pk}/reconcile/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(keys.bob).post(f"/api/v1/locks/{world.lock.pk}/reconcile/")
     assert response.status_code == 202
     assert response.json() == {"lock": world.lock.pk, "reconcile_requested": True}
     assert Lock.objects.get(pk=world.lock.pk).reconcile_requested is True
+    assert queued == [("locks.tasks.reconcile_lock", world.lock.pk)]
+    assert Activity.objects.filter(lock=world.lock, verb="lock.reconcile_requested").count() == 1
 
 
 def test_owner_key_cannot_request_a_reconciliation(api, keys, world):
     response = api(keys.olive).post(f"/api/v1/locks/{world.lock.pk}/reconcile/")
     assert response.status_code == 403
     assert Lock.objects.get(pk=world.lock.pk).reconcile_requested is False
+
+
+def test_it_accepts_a_pin_that_fits_the_lock(api, keys, world):
+    response = api(keys.bob).post(f"/api/v1/locks/{world.lock.pk}/check-pin/", {"pin": " 583716 "}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"lock": world.lock.pk, "pin_usable": True}
+
+
+def test_a_pin_breaking_the_locks_rules_is_a_field_error(api, keys, world):
+    Lock.objects.filter(pk=world.other_lock.pk).update(
+        requirements={"code_lengths": [6], "constraints": ["no_zeros", "cannot_start_with_12"]}
+    )
+    client = api(keys.bob)
+    url = f"/api/v1/locks/{world.other_lock.pk}/check-pin/"
+    response = client.post(url, {"pin": "120583"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "pin": ["The PIN cannot start with 12.", "The PIN cannot contain the digit 0."]
+    }
+    assert client.post(url, {"pin": "4839"}, format="json").json()["fields"]["pin"] == ["The PIN must be 6 digits long."]
+    assert client.post(url, {"pin": "1111"}, format="json").status_code == 400
+
+
+def test_a_pin_already_on_the_lock_is_refused(api, keys, world):
+    response = api(keys.bob).post(f"/api/v1/locks/{world.lock.pk}/check-pin/", {"pin": "483920"}, format="json")
+    assert response.json()["fields"] == {"pin": ["This PIN is already in use on this lock."]}
+
+
+def test_owners_and_mallory_cannot_probe_pins(api, keys, world):
+    url = f"/api/v1/locks/{world.lock.pk}/check-pin/"
+    assert api(keys.olive).post(url, {"pin": "483920"}, format="json").status_code == 403
+    assert api(keys.mallory).post(url, {"pin": "483920"}, format="json").status_code == 404
