@@ -182,8 +182,23 @@ def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
     if request.method == "POST":
         _run(request, "delete_all_and_reprogram", lock=lock)
         return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
-    codes = lock.access_codes.filter(status__in=LIVE_CODE_STATUSES).select_related("booking").order_by("starts_at")
-    return render(request, "locks/lock_delete_all.html", {"lock": lock, "codes": codes})
+    now = timezone.now()
+    codes = (
+        lock.access_codes.filter(status__in=[*LIVE_CODE_STATUSES, CodeStatus.FAILED])
+        .exclude(status=CodeStatus.REMOVING)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("starts_at", "id")
+    )
+    # Mirrors the engine: codes not yet due stay queued for their time; the rest are sent again now.
+    later = [c for c in codes if c.status == CodeStatus.UNSET and not c.is_scheduled_on_device]
+    now_codes = [c for c in codes if c not in later]
+    context = {
+        "lock": lock,
+        "now_codes": now_codes,
+        "later": later,
+        "action": action_for("delete_all_and_reprogram"),
+    }
+    return render(request, "locks/lock_delete_all.html", context)
 
 
 def issue_list(request: HttpRequest) -> HttpResponse:

@@ -125,7 +125,7 @@ def test_delete_all_asks_first_and_lists_what_will_be_reprogrammed(client, world
     confirm_url = reverse("locks:lock_delete_all", args=["seaside", world.lock.pk])
     assert via_issue["Location"] == confirm_url
     page = client.get(confirm_url).content.decode()
-    assert world.code.name in page and "Ana Costa" in page
+    assert world.code.name in page and "Programmed later" in page
     assert not Activity.objects.filter(verb="lock.delete_all").exists()
 
 
@@ -191,3 +191,21 @@ def test_the_booking_history_refreshes_itself_only_while_a_code_moves(client, wo
     assert b"part=history" in client.get(url).content
     partial = client.get(url, {"part": "history"}, headers={"HX-Request": "true"})
     assert b'id="history"' in partial.content and b"<html" not in partial.content
+
+
+def test_delete_all_clears_the_lock_and_requeues_its_live_codes(client, world):
+    world.code.status = CodeStatus.SET
+    world.code.vendor_code_ref = "1"
+    world.code.starts_at = timezone.now() - timedelta(hours=1)
+    world.code.save()
+    world.command.state = "succeeded"
+    world.command.save()
+    client.force_login(world.bob)
+    url = reverse("locks:lock_delete_all", args=["seaside", world.lock.pk])
+    assert "Sent again right away (1)" in client.get(url).content.decode()
+    response = client.post(url)
+    assert response["Location"] == reverse("locks:lock_detail", args=["seaside", world.lock.pk])
+    assert Activity.objects.filter(verb="lock.delete_all", actor=world.bob).exists()
+    world.code.refresh_from_db()
+    assert world.code.status in (CodeStatus.SETTING, CodeStatus.SET)
+    assert LockCommand.objects.filter(access_code=world.code, action="create").exclude(pk=world.command.pk).exists()
