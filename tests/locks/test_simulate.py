@@ -1,0 +1,60 @@
+"""`manage.py simulate`: a small fleet on a virtual clock keeps every invariant, and a seed repeats."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from portal.models import Tenant
+from providers.models import SimulatedDevice
+
+SMALL = ["--bookings", "6", "--locks", "4", "--days", "3"]
+
+
+def simulate(*args: str) -> dict:
+    out = StringIO()
+    call_command("simulate", *SMALL, *args, stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue())
+
+
+# transactional_db: the engine and the webhook intake queue their follow-up work on commit.
+@pytest.mark.django_db(transaction=True)
+def test_it_sets_every_code_in_its_window_with_one_create_and_one_delete_when_nothing_fails():
+    report = simulate("--faults", "none", "--seed", "3", "--check")  # --check exits non-zero otherwise
+
+    assert report["started"] > 0 and report["set_in_window"] == report["started"]
+    assert report["codes"] == report["by_status"]["removed"]
+    assert report["vendor_calls"]["create"] == report["vendor_calls"]["delete"] == report["codes"]
+    assert (report["unexplained"], report["silently_wrong"], report["double_sends"], report["left_after_end"],
+            report["duplicate_pins_on_lock"]) == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_seed_gives_the_same_report_and_the_fleet_is_removed_afterwards():
+    first, second = simulate("--faults", "harsh", "--seed", "11"), simulate("--faults", "harsh", "--seed", "11")
+
+    first.pop("seconds"), second.pop("seconds")
+    assert first == second
+    assert first["vendor_calls"]["create"] > first["codes"]  # harsh faults did cost retries
+    assert not Tenant.objects.filter(slug__startswith="sim-11-").exists()
+    assert not SimulatedDevice.objects.exists()
+
+
+def test_check_names_every_broken_invariant():
+    from locks.management.commands.simulate import invariant_problems
+
+    report = {"started": 10, "set_in_window": 8, "late_with_issue": 1, "unexplained": 1, "silently_wrong": 0,
+              "duplicate_pins_on_lock": 0, "double_sends": 2, "left_after_end": 0}
+
+    problems = invariant_problems(report, faults="none", per_code=[{"code": 1, "create": 2, "delete": 1}])
+
+    assert problems == [
+        "unexplained = 1", "double_sends = 2", "set_in_window + late_with_issue != started",
+        "set_in_window 8 < 95 % of started 10", "with no faults every started code must be set in its window",
+        "1 ended codes without exactly one create and one delete, e.g. [{'code': 1, 'create': 2, 'delete': 1}]",
+    ]
+    assert invariant_problems({**report, "set_in_window": 10, "late_with_issue": 0, "unexplained": 0,
+                               "double_sends": 0}, faults="default", per_code=[]) == []
