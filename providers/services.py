@@ -93,6 +93,13 @@ def event_process(*, event_id: int, now: datetime) -> str:
     for vendor_event in provider.parse_webhook(body, event.headers or {}):
         result, command, code = _apply(account, vendor_event, now=now)
         results.append(result)
+        if command is not None or code is not None:
+            engine.activity_record(
+                tenant_id=account.tenant_id, verb="webhook.matched",
+                message=f"Webhook {vendor_event.raw_type or vendor_event.kind}: {result}", now=now,
+                command=command, code=code, lock_id=(command or code).lock_id,
+                data={"event": event.pk, "vendor_event_id": vendor_event.vendor_event_id},
+            )
         matched_command = matched_command or command
         matched_code = matched_code or code
     summary = "; ".join(results) or "no events"

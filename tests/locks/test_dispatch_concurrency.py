@@ -62,7 +62,7 @@ def _bookings(place, n: int) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_dispatchers_never_send_a_command_twice(cloud, broker_elsewhere):
+def test_it_never_sends_a_command_twice_with_two_dispatchers(cloud, broker_elsewhere):
     place = _place(factories.TenantFactory(slug="race"), with_jit=False)
     _bookings(place, 8)
     assert LockCommand.objects.filter(state=CommandState.QUEUED).count() == 8
@@ -75,7 +75,7 @@ def test_two_dispatchers_never_send_a_command_twice(cloud, broker_elsewhere):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_ticks_keep_one_command_in_flight_per_lock(cloud, broker_elsewhere):
+def test_it_keeps_one_command_in_flight_per_lock_under_concurrent_ticks(cloud, broker_elsewhere):
     cloud.mode = Progress.PENDING
     place = _place(factories.TenantFactory(slug="race2"))
     _bookings(place, 5)

@@ -34,7 +34,7 @@ def _booking(place, *, hours=1, **extra):
                           check_in=check_in, check_out=check_in + timedelta(days=2), now=T0, **extra)
 
 
-def test_revealing_a_pin_is_recorded(single):
+def test_it_records_who_revealed_a_pin(single):
     booking = _booking(single)
     code = AccessCode.objects.get(booking=booking)
     user = factories.UserFactory(username="bob")
@@ -42,7 +42,7 @@ def test_revealing_a_pin_is_recorded(single):
     assert Activity.objects.filter(verb="pin.revealed", actor=user, access_code=code).exists()
 
 
-def test_a_new_pin_is_pushed_to_the_lock(single, cloud):
+def test_it_pushes_a_new_pin_to_the_lock(single, cloud):
     booking = _booking(single)
     tick(now=T0)
     code = AccessCode.objects.get(booking=booking)
@@ -56,14 +56,14 @@ def test_a_new_pin_is_pushed_to_the_lock(single, cloud):
         code_regenerate_pin(code=code, actor=None, now=T0 + timedelta(minutes=2))
 
 
-def test_dismissing_an_issue_twice_is_refused(world):
+def test_it_refuses_to_dismiss_an_issue_twice(world):
     issue_dismiss(issue=world.issue, actor=world.alice, now=T0)
     assert LockIssue.objects.get(pk=world.issue.pk).status == IssueStatus.DISMISSED
     with pytest.raises(TransitionError):
         issue_dismiss(issue=world.issue, actor=world.alice, now=T0)
 
 
-def test_device_reports_open_and_resolve_issues(single):
+def test_it_opens_and_resolves_device_issues_from_reports(single):
     lock = single.native
     lock_observe_device(lock=lock, now=T0, online=False)
     lock_observe_device(lock=lock, now=T0 + timedelta(minutes=1), online=False)
@@ -75,7 +75,7 @@ def test_device_reports_open_and_resolve_issues(single):
     assert issue.status == IssueStatus.RESOLVED and lock.last_seen_at == T0 + timedelta(minutes=2)
 
 
-def test_the_health_poll_updates_locks_and_the_account(single, monkeypatch):
+def test_it_updates_locks_and_the_account_from_the_health_poll(single, monkeypatch):
     monkeypatch.setattr(FakeProvider, "list_devices", lambda self: [
         DeviceInfo(vendor_device_id="front", name="Front", online=False, battery_level=0.05)])
     account_check_health(account=single.account, now=T0)
@@ -95,7 +95,7 @@ def test_the_health_poll_updates_locks_and_the_account(single, monkeypatch):
     assert LockIssue.objects.filter(kind=IssueKind.AUTH_FAILED, status=IssueStatus.OPEN).count() == 1
 
 
-def test_the_attention_queue_lists_what_needs_a_person(place, cloud):
+def test_it_lists_what_needs_a_person_in_the_attention_queue(place, cloud):
     soon = _booking(place)  # starts within 24 h, not on the locks yet
     _booking(place, hours=24 * 10)  # far away: not urgent
     lock_observe_device(lock=place.jit, now=T0, online=False, battery_level=0.1)
@@ -112,7 +112,7 @@ def test_the_attention_queue_lists_what_needs_a_person(place, cloud):
     assert (health.codes_by_status[CodeStatus.UNSET], health.codes_by_status[CodeStatus.SETTING]) == (1, 1)
 
 
-def test_booking_services_validate_per_field(place):
+def test_it_validates_bookings_per_field(place):
     with pytest.raises(ValidationError) as error:
         booking_create(tenant=place.tenant, property=place.property, guest_name="X", now=T0,
                        check_in=T0 + timedelta(days=2), check_out=T0 + timedelta(days=1))
@@ -127,7 +127,7 @@ def test_booking_services_validate_per_field(place):
     assert "property" in error.value.message_dict
 
 
-def test_moving_a_booking_to_another_property_moves_its_codes(place, cloud):
+def test_it_moves_codes_with_a_booking_to_another_property(place, cloud):
     booking = _booking(place, hours=48)
     elsewhere = factories.PropertyFactory(tenant=place.tenant, name="Elsewhere")
     lock = factories.LockFactory(tenant=place.tenant, property=elsewhere, provider_account=place.account,
@@ -137,7 +137,7 @@ def test_moving_a_booking_to_another_property_moves_its_codes(place, cloud):
     assert [c.lock_id for c in live] == [lock.pk]
 
 
-def test_migrate_creates_the_engine_schedules_once(db):
+def test_it_creates_the_engine_schedules_once_at_migrate(db):
     ensure_schedules()
     ensure_schedules()
     schedules = {s.func: s.minutes for s in Schedule.objects.filter(func__startswith="locks.")}

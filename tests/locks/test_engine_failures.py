@@ -27,7 +27,7 @@ def _issue(code, kind):
     return LockIssue.objects.filter(access_code=code, kind=kind).first()
 
 
-def test_a_timeout_is_retried_to_success(single, cloud):
+def test_it_retries_a_timeout_to_success(single, cloud):
     cloud.mode = Progress.PENDING
     booking = _booking(single)
     tick(now=T0)
@@ -58,7 +58,7 @@ def test_a_timeout_is_retried_to_success(single, cloud):
     assert issue.status == IssueStatus.RESOLVED
 
 
-def test_a_lost_webhook_is_completed_by_the_sweep(place, cloud):
+def test_it_completes_a_lost_webhook_by_the_sweep(place, cloud):
     cloud.mode = Progress.PENDING
     booking = _booking(place)
     code = AccessCode.objects.get(booking=booking, lock=place.jit)
@@ -77,7 +77,7 @@ def test_a_lost_webhook_is_completed_by_the_sweep(place, cloud):
     assert code.activities.filter(verb="command.succeeded", data__source="sweep").exists()
 
 
-def test_the_backoff_table_then_failure_with_an_issue(single, cloud):
+def test_it_backs_off_by_the_table_then_fails_with_an_issue(single, cloud):
     booking = _booking(single)
     code = AccessCode.objects.get(booking=booking)
     now = T0
@@ -104,7 +104,7 @@ def test_the_backoff_table_then_failure_with_an_issue(single, cloud):
     assert LockIssue.objects.get(pk=issue.pk).status == IssueStatus.RESOLVED
 
 
-def test_rate_limits_wait_at_least_retry_after(single, cloud):
+def test_it_waits_at_least_retry_after_when_rate_limited(single, cloud):
     _booking(single)
     cloud.answer("create", ProviderError(Reason.RATE_LIMITED, "429", retry_after=600))
     tick(now=T0)
@@ -112,7 +112,7 @@ def test_rate_limits_wait_at_least_retry_after(single, cloud):
     assert queued.not_before == T0 + timedelta(minutes=10)
 
 
-def test_a_permanent_error_fails_the_code_with_an_issue(single, cloud):
+def test_it_fails_the_code_with_an_issue_on_a_permanent_error(single, cloud):
     booking = _booking(single)
     cloud.answer("create", ProviderError(Reason.SCHEDULE_INVALID, "Schedule parameters are not valid"))
     tick(now=T0)
@@ -138,7 +138,7 @@ def _duplicate_on_other_slot(place, cloud):
     return code, command
 
 
-def test_a_duplicate_pin_on_another_slot_gets_a_new_pin_when_the_guest_was_not_told(place, cloud):
+def test_it_gives_a_new_pin_for_a_duplicate_on_another_slot_when_the_guest_was_not_told(place, cloud):
     code, command = _duplicate_on_other_slot(place, cloud)
     old_pin = code.pin
     command.refresh_from_db()
@@ -158,7 +158,7 @@ def test_a_duplicate_pin_on_another_slot_gets_a_new_pin_when_the_guest_was_not_t
     assert issue.status == IssueStatus.RESOLVED
 
 
-def test_a_duplicate_pin_the_guest_already_has_asks_staff(place, cloud):
+def test_it_asks_staff_about_a_duplicate_pin_the_guest_already_has(place, cloud):
     cloud.mode = Progress.PENDING
     booking = _booking(place, days=0)
     AccessCode.objects.filter(booking=booking).update(guest_notified=True)
@@ -183,7 +183,7 @@ def test_a_duplicate_pin_the_guest_already_has_asks_staff(place, cloud):
     assert code.status == CodeStatus.SET and code.pin != old_pin
 
 
-def test_rejected_credentials_flag_the_account_and_every_lock(place, cloud):
+def test_it_flags_the_account_and_every_lock_on_rejected_credentials(place, cloud):
     _booking(place, days=0)
     cloud.answer("create", ProviderError(Reason.AUTH_FAILED, "401 Unauthorized"))
     tick(now=T0)
@@ -194,7 +194,7 @@ def test_rejected_credentials_flag_the_account_and_every_lock(place, cloud):
     assert flagged == {place.native.pk, place.jit.pk}
 
 
-def test_coalescing_keeps_one_create_and_a_delete_cancels_it(single, cloud):
+def test_it_coalesces_to_one_create_and_a_delete_cancels_it(single, cloud):
     booking = _booking(single)
     code = AccessCode.objects.get(booking=booking)
     assert LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED).count() == 1
@@ -211,7 +211,7 @@ def test_coalescing_keeps_one_create_and_a_delete_cancels_it(single, cloud):
     assert cloud.sent() == []
 
 
-def test_an_update_queued_behind_an_in_flight_create_is_sent_after_it(single, cloud):
+def test_it_sends_an_update_queued_behind_an_in_flight_create_after_it(single, cloud):
     cloud.mode = Progress.PENDING
     booking = _booking(single)
     tick(now=T0)
@@ -231,7 +231,7 @@ def test_an_update_queued_behind_an_in_flight_create_is_sent_after_it(single, cl
     assert cloud.codes["front"][code.vendor_code_ref].name == "Ben O."
 
 
-def test_a_delete_for_a_code_the_lock_no_longer_has_counts_as_removed(single, cloud):
+def test_it_counts_a_delete_of_a_code_the_lock_lacks_as_removed(single, cloud):
     booking = _booking(single)
     tick(now=T0)
     code = AccessCode.objects.get(booking=booking)
@@ -242,7 +242,7 @@ def test_a_delete_for_a_code_the_lock_no_longer_has_counts_as_removed(single, cl
     assert code.status == CodeStatus.REMOVED
 
 
-def test_sync_does_not_resurrect_a_failed_code(single, cloud):
+def test_it_does_not_resurrect_a_failed_code_on_sync(single, cloud):
     booking = _booking(single)
     cloud.answer("create", ProviderError(Reason.INVALID_PIN, "bad"))
     tick(now=T0)
@@ -252,7 +252,7 @@ def test_sync_does_not_resurrect_a_failed_code(single, cloud):
 
 
 @pytest.mark.parametrize("reason", [Reason.NACK, Reason.VENDOR_ERROR, Reason.DEVICE_OFFLINE])
-def test_transient_reasons_are_retried(single, cloud, reason):
+def test_it_retries_transient_reasons(single, cloud, reason):
     _booking(single)
     cloud.answer("create", ProviderError(reason, "x"))
     tick(now=T0)

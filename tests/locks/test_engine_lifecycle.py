@@ -198,7 +198,7 @@ def test_it_gives_pins_unique_among_live_codes_on_the_lock(place):
     assert len(set(pins)) == 3 and pins[1] == "4821"
 
 
-def test_a_booking_that_already_ended_gets_no_codes(place):
+def test_it_gives_no_codes_to_a_booking_that_already_ended(place):
     booking_create(tenant=place.tenant, property=place.property, guest_name="Late", now=T0,
                    check_in=T0 - timedelta(days=3), check_out=T0 - timedelta(days=1))
     assert not AccessCode.objects.exists()

@@ -27,7 +27,7 @@ def _lock(tenant, prop, account, profile):
     return lock
 
 
-def test_a_booking_lives_and_ends_on_simulated_locks(db, django_capture_on_commit_callbacks):
+def test_it_runs_a_booking_from_creation_to_removal_on_simulated_locks(db, django_capture_on_commit_callbacks):
     tenant = factories.TenantFactory()
     account = factories.ProviderAccountFactory(tenant=tenant, credentials={"seed": 3}, webhook_secret="s3cret")
     prop = factories.PropertyFactory(tenant=tenant)

@@ -34,7 +34,7 @@ def _set_code(place, cloud):
     return code
 
 
-def test_a_matching_code_is_verified_by_read_back(single, cloud):
+def test_it_verifies_a_matching_code_by_read_back(single, cloud):
     code = _set_code(single, cloud)
     assert code.verification == Verification.VENDOR_ACK
     report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
@@ -45,7 +45,7 @@ def test_a_matching_code_is_verified_by_read_back(single, cloud):
     assert single.native.last_reconciled_at == T0 + timedelta(hours=2)
 
 
-def test_a_lock_that_cannot_be_read_stays_vendor_ack(single, cloud):
+def test_it_keeps_vendor_ack_on_a_lock_that_cannot_be_read(single, cloud):
     code = _set_code(single, cloud)
     cloud.readable = False
     report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
@@ -55,7 +55,7 @@ def test_a_lock_that_cannot_be_read_stays_vendor_ack(single, cloud):
     assert single.native.last_reconciled_at == T0 + timedelta(hours=2)
 
 
-def test_a_desync_found_by_reconciliation_opens_an_issue(single, cloud):
+def test_it_opens_a_desync_issue_found_by_reconciliation(single, cloud):
     code = _set_code(single, cloud)
     slot = code.vendor_code_ref
     cloud.codes["front"][slot] = ObservedCode(slot, name=code.name, pin="999111")
@@ -75,7 +75,7 @@ def test_a_desync_found_by_reconciliation_opens_an_issue(single, cloud):
     assert code.verification == Verification.READ_BACK
 
 
-def test_a_code_missing_from_the_lock_is_pushed_again(single, cloud):
+def test_it_pushes_a_code_missing_from_the_lock_again(single, cloud):
     code = _set_code(single, cloud)
     cloud.codes["front"].clear()
     report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
@@ -87,7 +87,7 @@ def test_a_code_missing_from_the_lock_is_pushed_again(single, cloud):
     assert code.status == CodeStatus.SET and code.vendor_code_ref in cloud.codes["front"]
 
 
-def test_a_foreign_code_is_reported_and_can_be_adopted(single, cloud):
+def test_it_reports_a_foreign_code_that_can_be_adopted(single, cloud):
     _set_code(single, cloud)
     cloud.codes["front"]["slot-99"] = ObservedCode("slot-99", name="Cleaner", pin="246810")
     lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
@@ -100,7 +100,7 @@ def test_a_foreign_code_is_reported_and_can_be_adopted(single, cloud):
     assert not LockIssue.objects.filter(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN).exists()
 
 
-def test_a_foreign_code_can_be_removed(single, cloud):
+def test_it_removes_a_foreign_code_on_request(single, cloud):
     _set_code(single, cloud)
     cloud.codes["front"]["slot-99"] = ObservedCode("slot-99", name="Old guest", pin="246810")
     lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
@@ -110,7 +110,7 @@ def test_a_foreign_code_can_be_removed(single, cloud):
     assert issue.status == IssueStatus.RESOLVED and "slot-99" not in cloud.codes["front"]
 
 
-def test_codes_with_work_in_flight_are_left_alone(single, cloud):
+def test_it_leaves_codes_with_work_in_flight_alone(single, cloud):
     from providers.base import Progress
 
     cloud.mode = Progress.PENDING
@@ -122,7 +122,7 @@ def test_codes_with_work_in_flight_are_left_alone(single, cloud):
     assert report.repushed == [] and report.matched == []
 
 
-def test_reconcile_due_picks_old_and_requested_locks(place):
+def test_it_picks_old_and_requested_locks_for_reconciliation(place):
     place.native.last_reconciled_at = T0 - timedelta(hours=7)
     place.native.save()
     place.jit.last_reconciled_at = T0 - timedelta(hours=1)
@@ -133,7 +133,7 @@ def test_reconcile_due_picks_old_and_requested_locks(place):
     assert set(locks_due_for_reconcile(now=T0)) == {place.native.pk, place.jit.pk}
 
 
-def test_a_read_back_settles_the_command_in_flight(single, cloud):
+def test_it_settles_the_command_in_flight_by_read_back(single, cloud):
     from providers.base import Progress
 
     cloud.mode = Progress.PENDING

@@ -37,7 +37,7 @@ def in_flight(single, cloud):  # noqa: F811
     return LockCommand.objects.get()
 
 
-def test_a_valid_webhook_is_stored_processed_and_completes_the_command(client, single, in_flight,  # noqa: F811
+def test_it_stores_processes_and_completes_the_command_for_a_valid_webhook(client, single, in_flight,  # noqa: F811
                                                                       django_capture_on_commit_callbacks):
     payload = {"id": "evt-1", "events": [{"kind": EventKind.CODE_SET, "device": "front", "ref": in_flight.vendor_ref}]}
     with django_capture_on_commit_callbacks(execute=True):
@@ -50,19 +50,19 @@ def test_a_valid_webhook_is_stored_processed_and_completes_the_command(client, s
     assert code.status in (CodeStatus.SET, CodeStatus.UNSET) and code.verification == "vendor_ack"
 
 
-def test_an_unsigned_webhook_is_401_and_nothing_is_stored(client, single):  # noqa: F811
+def test_it_answers_401_to_an_unsigned_webhook_and_stores_nothing(client, single):  # noqa: F811
     response = _post(client, single.account, {"id": "evt-1", "events": []}, secret=None)
     assert response.status_code == 401
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_forged_webhook_is_401(client, single):  # noqa: F811
+def test_it_answers_401_to_a_forged_webhook(client, single):  # noqa: F811
     response = _post(client, single.account, {"id": "evt-1", "events": []}, secret="wrong")
     assert response.status_code == 401
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_malformed_webhook_is_400_and_nothing_is_stored(client, single):  # noqa: F811
+def test_it_answers_400_to_a_malformed_webhook_and_stores_nothing(client, single):  # noqa: F811
     response = _post(client, single.account, None, raw=b"{not json")
     assert response.status_code == 400
     response = _post(client, single.account, {"no": "events"})
@@ -70,7 +70,7 @@ def test_a_malformed_webhook_is_400_and_nothing_is_stored(client, single):  # no
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_repeated_event_is_stored_once_and_answered_2xx(client, single, in_flight,  # noqa: F811
+def test_it_stores_a_repeated_event_once_and_answers_2xx(client, single, in_flight,  # noqa: F811
                                                           django_capture_on_commit_callbacks):
     payload = {"id": "evt-7", "events": [{"kind": EventKind.CODE_SET, "device": "front", "ref": in_flight.vendor_ref}]}
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -83,14 +83,14 @@ def test_a_repeated_event_is_stored_once_and_answered_2xx(client, single, in_fli
     assert len(callbacks) >= 1 and len(again) == 0  # processing enqueued once
 
 
-def test_an_unknown_account_or_a_vendor_mismatch_is_404(client, single):  # noqa: F811
+def test_it_answers_404_for_an_unknown_account_or_vendor_mismatch(client, single):  # noqa: F811
     response = client.post(f"/webhooks/simulator/{uuid.uuid4()}/", data=b"{}", content_type="application/json")
     assert response.status_code == 404
     assert _post(client, single.account, {"id": "e", "events": []}, vendor="seam").status_code == 404
     assert not WebhookEvent.objects.exists()
 
 
-def test_webhooks_need_no_csrf_token_and_only_accept_post(single):  # noqa: F811
+def test_it_needs_no_csrf_token_and_only_accepts_post(single):  # noqa: F811
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
@@ -98,7 +98,7 @@ def test_webhooks_need_no_csrf_token_and_only_accept_post(single):  # noqa: F811
     assert strict.get(_url(single.account)).status_code == 405
 
 
-def test_device_events_track_health_and_issues(client, single, django_capture_on_commit_callbacks):  # noqa: F811
+def test_it_tracks_device_health_and_issues_from_events(client, single, django_capture_on_commit_callbacks):  # noqa: F811
     from locks.models import IssueKind, IssueStatus, LockIssue
 
     with django_capture_on_commit_callbacks(execute=True):
