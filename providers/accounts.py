@@ -87,11 +87,21 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
     ),
 }
 
-# Vendors that hand us the webhook signing secret (pasted by the admin); the others get one generated.
+# Vendors that hand us the webhook signing secret (pasted by the admin), with the prefix it starts with.
 VENDOR_SUPPLIED_WEBHOOK_SECRET: dict[str, str] = {
     Vendor.SEAM: "whsec_",  # Svix: /webhooks/create returns the whsec_ secret
     Vendor.NUKI: "",  # decentral webhook registration returns the secret
 }
+# Vendors that sign webhooks with their private key; we verify with the public key in the credentials.
+PUBLIC_KEY_SIGNED_WEBHOOKS: dict[str, str] = {
+    Vendor.SMARTTHINGS: "public_key",
+    Vendor.SCHLAGE: "webhook_public_key",
+}
+# Everything else (the simulator) signs with a secret we generate: `account_generate_webhook_secret`.
+
+
+def webhook_secret_generated_here(vendor: str) -> bool:
+    return vendor not in VENDOR_SUPPLIED_WEBHOOK_SECRET and vendor not in PUBLIC_KEY_SIGNED_WEBHOOKS
 
 
 @dataclass(frozen=True)
@@ -340,6 +350,10 @@ def account_generate_webhook_secret(
     *, account: ProviderAccount, actor: AbstractBaseUser, now: datetime
 ) -> str:
     """Replace the webhook secret with a fresh random one and return it (to be shown once)."""
+    if not webhook_secret_generated_here(account.vendor):
+        raise ValidationError(
+            f"{account.get_vendor_display()} webhooks are not signed with a secret made here."
+        )
     secret = "lsw_" + secrets.token_urlsafe(32)
     account.webhook_secret = secret
     account.save(update_fields=["webhook_secret"])

@@ -88,6 +88,7 @@ def account_detail(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
         "webhook_url": accounts.webhook_url(account),
         "webhook_secret_state": accounts.masked(account.webhook_secret),
         "vendor_supplies_secret": account.vendor in accounts.VENDOR_SUPPLIED_WEBHOOK_SECRET,
+        "public_key_field": accounts.PUBLIC_KEY_SIGNED_WEBHOOKS.get(account.vendor, ""),
         "locks": account.locks.select_related("property").order_by("property__name", "name"),
         "import_form": ImportDevicesForm(tenant=request.tenant),
     }
@@ -173,6 +174,14 @@ def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
 @require_POST
 def account_webhook_secret(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
-    secret = accounts.account_generate_webhook_secret(account=account, actor=request.user, now=timezone.now())
+    try:
+        secret = accounts.account_generate_webhook_secret(
+            account=account, actor=request.user, now=timezone.now()
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(
+            "providers:account_detail", tenant_slug=request.tenant.slug, account_uuid=account.uuid
+        )
     context = {"account": account, "secret": secret, "webhook_url": accounts.webhook_url(account)}
     return render(request, "providers/webhook_secret.html", context)

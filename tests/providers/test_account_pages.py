@@ -367,6 +367,24 @@ def test_it_generates_a_webhook_secret_and_shows_it_once(as_alice, world):
     assert secret not in json.dumps(activity.data) + activity.message
 
 
+def test_it_does_not_generate_a_secret_for_a_vendor_that_supplies_one(as_alice, seam):
+    response = as_alice.post(url("account_webhook_secret", seam.uuid))
+    assert response.status_code == 302
+    seam.refresh_from_db()
+    assert seam.webhook_secret == WHSEC
+    assert "not signed with a secret made here" in as_alice.get(response["Location"]).content.decode()
+    assert not Activity.objects.filter(verb="provider_account.webhook_secret_generated").exists()
+
+
+def test_it_explains_public_key_signing_for_smartthings(as_alice, world):
+    account = factories.ProviderAccountFactory(
+        tenant=world.seaside, vendor="smartthings", credentials={"token": "t"}
+    )
+    body = as_alice.get(url("account_detail", account.uuid)).content.decode()
+    assert "public key" in body
+    assert url("account_webhook_secret", account.uuid) not in body
+
+
 def test_it_shows_the_simulator_seed_which_is_not_a_secret(as_alice, world):
     page = as_alice.get(url("account_edit", world.account.uuid)).content.decode()
     assert 'name="seed"' in page and 'value="1"' in page
