@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from providers.models import ProviderAccount
 
 
+FAILED_SHOWN_AFTER_END = timedelta(days=7)
+
+
 @dataclass(frozen=True)
 class AttentionItem:
     """One thing staff should look at. `kind`: code_not_set, code_failed, lock_offline, lock_low_battery,
@@ -47,7 +50,9 @@ def attention_queue(
         codes = codes.filter(lock__property_id__in=property_ids)
         locks = locks.filter(property_id__in=property_ids)
     items: list[AttentionItem] = []
-    for code in codes.filter(status=CodeStatus.FAILED).exclude(ends_at__lte=now).order_by("starts_at"):
+    # A failed code stays listed a week past its end: a delete that failed leaves a guest code on the door.
+    recent_failures = codes.filter(status=CodeStatus.FAILED).exclude(ends_at__lte=now - FAILED_SHOWN_AFTER_END)
+    for code in recent_failures.order_by("starts_at"):
         items.append(AttentionItem(
             kind="code_failed", title=f"{code.name} on {code.lock.name} failed",
             detail=code.last_reason or "failed", since=code.updated_at, code=code, lock=code.lock,

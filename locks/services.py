@@ -350,8 +350,12 @@ def _code_confirmed(
             issues_resolve(lock=code.lock, code=code, kinds=None, now=now, why="code removed")
         return
     vendor_code_ref = outcome.vendor_code_ref or code.vendor_code_ref
-    if code.status != CodeStatus.SETTING:
-        # e.g. a delete is queued behind this create: remember the slot so the delete can find it.
+    more_to_send = code.commands.filter(
+        state=CommandState.QUEUED, action__in=[CommandAction.CREATE, CommandAction.UPDATE]
+    ).exists()
+    if code.status != CodeStatus.SETTING or more_to_send:
+        # A delete (or a newer update) is queued behind this one: remember the slot so it can find it;
+        # the code settles when the last of them is confirmed.
         if vendor_code_ref != code.vendor_code_ref:
             AccessCode.objects.filter(pk=code.pk).update(vendor_code_ref=vendor_code_ref)
         return
@@ -406,6 +410,9 @@ def command_fail(
         if code is None:
             issue_open(lock=lock, code=None, command=command, kind=issue_kind_for_reason(reason), now=now,
                        detail=detail)
+        elif code.status == CodeStatus.REMOVING and command.action != CommandAction.DELETE:
+            # The code is on its way out: no retry, no new PIN; the queued delete is what matters now.
+            AccessCode.objects.filter(pk=code.pk).update(last_reason=reason)
         elif reason == Reason.DUPLICATE_PIN:
             _after_duplicate_pin(code, command=command, clash_code_ref=clash_code_ref, detail=detail, now=now)
         elif command.action == CommandAction.DELETE and reason == Reason.NOT_FOUND_ON_DEVICE:

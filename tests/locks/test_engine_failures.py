@@ -257,3 +257,42 @@ def test_it_retries_transient_reasons(single, cloud, reason):
     cloud.answer("create", ProviderError(reason, "x"))
     tick(now=T0)
     assert LockCommand.objects.filter(state=CommandState.QUEUED, attempt=2).exists()
+
+
+def test_it_does_not_retry_a_create_that_failed_while_the_code_is_being_removed(single, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(single)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    create = LockCommand.objects.get(access_code=code)
+    booking_cancel(booking=booking, now=T0 + timedelta(minutes=1))
+    WebhookEvent.objects.create(
+        provider_account=single.account, vendor_event_id="e1", received_at=T0,
+        payload={"id": "e1", "events": [{"kind": EventKind.COMMAND_FAILED, "device": "front",
+                                         "ref": create.vendor_ref, "reason": Reason.BUSY}]},
+    )
+    event_process(event_id=WebhookEvent.objects.get().pk, now=T0 + timedelta(minutes=2))
+    queued = LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED)
+    assert [c.action for c in queued] == ["delete"]
+    cloud.mode = Progress.DONE
+    tick(now=T0 + timedelta(minutes=2))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.REMOVED
+
+
+def test_it_keeps_a_code_setting_until_the_update_behind_its_create_is_confirmed(single, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(single, days=0)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    booking_update(booking=booking, guest_name="Ben O.", now=T0 + timedelta(minutes=1))
+    create = LockCommand.objects.get(access_code=code, action="create")
+    cloud.finish(create.vendor_ref)
+    sweep(now=T0 + timedelta(minutes=6))  # create confirmed; the update goes out and waits
+    code.refresh_from_db()
+    update = LockCommand.objects.get(access_code=code, action="update")
+    assert code.status == CodeStatus.SETTING and update.state == CommandState.SENT
+    cloud.finish(update.vendor_ref)
+    sweep(now=T0 + timedelta(minutes=12))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET
