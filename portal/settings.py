@@ -92,10 +92,14 @@ TEMPLATES = [
     },
 ]
 
+_database_url = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lockstep.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lockstep.sqlite3'}"),
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        _database_url,
+        # Persistent connections: a new PostgreSQL connection per request (or per enqueued task, since
+        # django-q's ORM broker closes "old" connections) costs more than the request itself.
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0" if _database_url.startswith("sqlite") else "60")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

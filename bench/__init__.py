@@ -1,0 +1,1 @@
+"""Performance benchmarks (DESIGN §12). `python -m bench` prints ratios measured in one run."""
