@@ -46,6 +46,12 @@ LOCKS: list[tuple[int, str, str, str, dict[str, Any], bool, bool, str]] = [
      False, False, "smartthings"),
 ]
 
+# Simulator faults per demo device (DESIGN §5 knobs); the rest answer in about 20 s and never fail.
+DEMO_FAULTS: dict[str, dict[str, float]] = {
+    "sim-harbor-garage": {"latency": 45, "timeout": 0.3, "nack": 0.3, "lost_webhook": 0.2},
+}
+DEMO_EXTERNAL_CODES: dict[str, dict[str, str]] = {"sim-lighthouse": {"Cleaner (set at the keypad)": "2580"}}
+
 GUESTS = [
     "Ana Costa", "Ben Okafor", "Chloe Martin", "Dev Patel", "Emma Novak", "Finn Larsen", "Grace Liu",
     "Hugo Moreau", "Isla Byrne", "Jonas Weber", "Kira Sato", "Leo Romero", "Maya Cohen", "Noah Fischer",
@@ -89,6 +95,7 @@ class Command(BaseCommand):
                         "native_scheduling": native, "pin_readable": readable,
                     },
                 )
+            self._simulated_devices(account)
             self._bookings(seaside, props, alice)
 
             harbor_prop, _ = Property.objects.get_or_create(
@@ -104,6 +111,7 @@ class Command(BaseCommand):
                                            "simulator_profile": "seam"},
                           "native_scheduling": True, "pin_readable": True},
             )
+            self._simulated_devices(harbor_account)
             self._bookings(harbor, [harbor_prop], mallory, count=3)
 
         self.stdout.write(self.style.SUCCESS("Demo tenants ready."))
@@ -132,6 +140,20 @@ class Command(BaseCommand):
 
     def _member(self, user: Any, tenant: Tenant, role: str) -> Membership:
         return Membership.objects.get_or_create(user=user, tenant=tenant, defaults={"role": role})[0]
+
+    def _simulated_devices(self, account: ProviderAccount) -> None:
+        """The virtual locks behind the demo's simulator account (profile from the lock's requirements).
+        Most answer within half a minute; the garage fails often and the lighthouse door holds a cleaner's
+        code set at the keypad, so the first reconciliation opens an issue to look at."""
+        from providers.simulator import simulator_device_create
+
+        for lock in account.locks.order_by("pk"):
+            simulator_device_create(
+                account=account, device_id=lock.vendor_device_id, name=lock.name,
+                profile=lock.requirements.get("simulator_profile", "seam"), requirements=lock.requirements,
+                faults=DEMO_FAULTS.get(lock.vendor_device_id, {"latency": 20}),
+                external_codes=DEMO_EXTERNAL_CODES.get(lock.vendor_device_id),
+            )
 
     def _bookings(self, tenant: Tenant, props: list[Property], actor: Any, count: int = 20) -> None:
         rng = random.Random(f"{tenant.slug}-demo")
