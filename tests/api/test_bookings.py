@@ -178,3 +178,24 @@ def test_put_by_ref_with_bad_dates_is_400(api, keys, world):
     )
     assert response.status_code == 400
     assert not Booking.objects.filter(external_ref="HM-44").exists()
+
+
+def test_the_booking_list_costs_the_same_queries_for_1_or_20_bookings(api, keys, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests import factories
+
+    client = api(keys.bob)
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/api/v1/bookings/").status_code == 200
+        return len(ctx.captured_queries)
+
+    queries()  # the first request also records the key's last use
+    few = queries()
+    for _ in range(20):
+        booking = factories.BookingFactory(tenant=world.seaside, property=world.dune)
+        factories.AccessCodeFactory(tenant=world.seaside, lock=world.lock, booking=booking)
+    assert queries() == few

@@ -115,3 +115,39 @@ def test_the_task_imports_every_feed(serve, dune):
     serve((FIXTURES / "airbnb_first.ics").read_bytes())
     import_feeds()
     assert len(ical_bookings(dune)) == 2
+
+
+def test_it_reads_timed_events_and_skips_blocked_dates():
+    from portal.feeds import feed_parse
+
+    body = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+BEGIN:VEVENT\r
+UID:bdc-1\r
+DTSTART:20300610T190000Z\r
+DTEND:20300612T150000Z\r
+SUMMARY:Reserved - Li Wei\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:bdc-2\r
+DTSTART;VALUE=DATE:20300601\r
+DTEND;VALUE=DATE:20300603\r
+SUMMARY:CLOSED - Not available\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+    [stay] = feed_parse(body=body)
+    assert (stay.uid, stay.guest_name, stay.guest_phone) == ("bdc-1", "Li Wei", "")
+    assert stay.check_in == datetime(2030, 6, 10, 19, 0, tzinfo=ZoneInfo("UTC"))
+
+
+def test_the_same_uid_in_two_properties_feeds_is_rejected_not_a_crash(serve, dune, world):
+    world.harbor_view.ical_url = FEED_URL
+    world.harbor_view.save(update_fields=["ical_url"])
+    world.harbor_view.refresh_from_db()
+    serve((FIXTURES / "airbnb_first.ics").read_bytes())
+    feed_import(prop=dune, now=NOW)
+    result = feed_import(prop=world.harbor_view, now=NOW)
+    assert len(result.rejected) == 2
+    assert result.rejected[0].startswith("1418fb94e984-aaaa@airbnb.com: ")
+    assert Booking.objects.filter(source="ical").count() == 2
