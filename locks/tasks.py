@@ -11,9 +11,16 @@ from locks import tick as ticker
 from locks.models import Lock
 
 
+def _enqueue(func: str, *args: object) -> None:
+    from django_q.tasks import async_task
+
+    async_task(func, *args)
+
+
 def tick() -> str:
-    report = ticker.tick(now=timezone.now())
-    return f"programmed {report.programmed}, activated {report.activated}, removed {report.removed}"
+    report = ticker.tick(now=timezone.now(), dispatch=lambda lock_id: _enqueue("locks.tasks.dispatch_lock", lock_id))
+    return (f"programmed {report.programmed}, activated {report.activated}, removed {report.removed}, "
+            f"dispatching {report.dispatched_locks} lock(s)")
 
 
 def sweep() -> str:
@@ -34,7 +41,7 @@ def reconcile_lock(lock_id: int) -> None:
 def reconcile_due() -> int:
     lock_ids = reconcile.locks_due_for_reconcile(now=timezone.now())
     for lock_id in lock_ids:
-        reconcile_lock(lock_id)
+        _enqueue("locks.tasks.reconcile_lock", lock_id)
     return len(lock_ids)
 
 

@@ -6,6 +6,7 @@ Every query here rides a partial index (`code_due_program`, `code_due_remove`,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +25,9 @@ class TickReport:
     dispatched_locks: int = 0
 
 
-def tick(*, now: datetime) -> TickReport:
+def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> TickReport:
+    """`dispatch(lock_id)` sends a lock's ready commands; by default right here, in order. The task
+    passes one that enqueues, so many workers share the vendor calls."""
     report = TickReport()
     # Both steps are status=unset AND program_at <= now: the code_due_program partial index.
     due = AccessCode.objects.select_related("lock", "tenant").filter(
@@ -45,6 +48,9 @@ def tick(*, now: datetime) -> TickReport:
         services.code_remove(code=code, now=now, note="window ended")
         report.removed += 1
     for lock_id in locks_with_ready_commands(now=now):
-        dispatch_lock(lock_id=lock_id, now=now)
+        if dispatch is None:
+            dispatch_lock(lock_id=lock_id, now=now)
+        else:
+            dispatch(lock_id)
         report.dispatched_locks += 1
     return report

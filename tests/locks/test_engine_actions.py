@@ -144,3 +144,22 @@ def test_it_creates_the_engine_schedules_once_at_migrate(db):
     assert schedules == {"locks.tasks.tick": 1, "locks.tasks.sweep": 1, "locks.tasks.reconcile_due": 5,
                          "locks.tasks.health": 10}
     assert Schedule.objects.filter(func="locks.tasks.tick").count() == 1
+
+
+def test_it_runs_the_scheduled_tasks_against_the_current_time(single, cloud):
+    import time_machine
+
+    from locks import tasks
+
+    with time_machine.travel(T0, tick=False):
+        booking = _booking(single)
+        tasks.tick()
+        code = AccessCode.objects.get(booking=booking)
+        assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device
+        tasks.tick()  # again: nothing more to do
+        assert len(cloud.sent()) == 1
+        assert tasks.reconcile_due() == 1
+        single.native.refresh_from_db()
+        assert single.native.last_reconciled_at == T0
+        code.refresh_from_db()
+        assert code.verification == "read_back"
