@@ -122,8 +122,14 @@ def _properties_by_key(properties: QuerySet[Property]) -> dict[str, Property]:
 
 
 def _read(text: str) -> list[dict[str, str]]:
+    text = text.lstrip("\ufeff")
     try:
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        # Spreadsheets in many locales save with ";" (or tabs); the header row tells which.
+        dialect: Any = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
         header = [name.strip().lower() for name in (reader.fieldnames or [])]
     except csv.Error as exc:
         raise CsvFileError(f"This is not a CSV file: {exc}") from exc

@@ -88,3 +88,11 @@ def test_mallory_gets_404_on_seaside_import(client, world):
     assert client.get(reverse("csv_import", args=["seaside"])).status_code == 404
     assert upload(client, CSV).status_code == 404
     assert not Booking.objects.filter(source="csv").exists()
+
+
+def test_it_reads_semicolon_separated_files(client, world):
+    client.force_login(world.bob)
+    text = "property;guest_name;check_in;check_out\nDune Cottage;Iris Nakamura;2030-07-01;2030-07-05\n"
+    assert "1 to create" in upload(client, text).content.decode()
+    client.post(reverse("csv_import_confirm", args=["seaside"]))
+    assert Booking.objects.get(source="csv").guest_name == "Iris Nakamura"
