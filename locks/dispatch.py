@@ -60,9 +60,31 @@ def _call_vendor(command: LockCommand) -> Receipt:
     return calls[command.action](lock, code)
 
 
+def pin_problem(command: LockCommand) -> tuple[str, str] | None:
+    """(reason, detail) when the PIN about to be sent cannot go on the lock: caught here, not by the lock."""
+    from locks import pins
+
+    code = command.access_code
+    if code is None or not code.pin or command.action not in (CommandAction.CREATE, CommandAction.UPDATE):
+        return None
+    requirements = command.lock.requirements or {}
+    if pins.lock_chooses_pin(requirements):
+        return None
+    # Uniqueness among live codes is the database's job (code_unique_live_pin_per_lock); what can still
+    # go wrong is a PIN that no longer fits the lock (its requirements were re-imported since).
+    errors = pins.validate_pin(code.pin, requirements)
+    if errors:
+        return Reason.INVALID_PIN, "; ".join(errors) + " (caught before sending)"
+    return None
+
+
 def send_command(*, command: LockCommand, now: datetime) -> None:
     """Send one claimed command and record what the vendor answered."""
     command = LockCommand.objects.select_related("lock__provider_account", "access_code__lock").get(pk=command.pk)
+    problem = pin_problem(command)
+    if problem is not None:
+        services.command_fail(command=command, reason=problem[0], detail=problem[1], now=now)
+        return
     try:
         receipt = _call_vendor(command)
     except ProviderError as exc:

@@ -66,12 +66,14 @@ class FakeCloud:
             raise scripted
         progress = scripted if isinstance(scripted, Progress) else self.mode
         device = self.codes.setdefault(lock.vendor_device_id, {})
-        observed = None if action == "delete" else ObservedCode(slot, name=code.name, pin=code.pin or None)
+        chosen = "" if code.pin or action == "delete" else f"7{code.pk % 10}3916"  # the lock picks a PIN
+        observed = None if action == "delete" else ObservedCode(slot, name=code.name, pin=code.pin or chosen)
         if progress == Progress.DONE:
             self._apply(device, slot, observed)
         else:
             self.applied[ref] = (lock.vendor_device_id, slot, observed)
-        return Receipt(progress, vendor_ref=ref, vendor_code_ref=slot, request_summary={"action": action})
+        return Receipt(progress, vendor_ref=ref, vendor_code_ref=slot, pin=chosen,
+                       request_summary={"action": action})
 
     def _apply(self, device: dict[str, ObservedCode], slot: str, observed: ObservedCode | None) -> None:
         if observed is None:

@@ -296,3 +296,32 @@ def test_it_keeps_a_code_setting_until_the_update_behind_its_create_is_confirmed
     sweep(now=T0 + timedelta(minutes=12))
     code.refresh_from_db()
     assert code.status == CodeStatus.SET
+
+
+def test_it_catches_a_pin_that_no_longer_fits_the_lock_before_sending(single, cloud):
+    booking = _booking(single)
+    single.native.requirements = {**single.native.requirements, "code_lengths": [4]}  # re-imported device
+    single.native.save()
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    command = LockCommand.objects.get(access_code=code)
+    assert command.state == CommandState.FAILED and command.reason == Reason.INVALID_PIN
+    assert "before sending" in command.vendor_detail
+    assert code.status == CodeStatus.FAILED and _issue(code, IssueKind.INVALID_PIN).status == IssueStatus.OPEN
+    assert cloud.sent() == []
+
+    code_regenerate_pin(code=code, actor=None, now=T0 + timedelta(minutes=1))
+    tick(now=T0 + timedelta(minutes=1))
+    code.refresh_from_db()
+    assert len(code.pin) == 4 and code.status == CodeStatus.UNSET and code.is_scheduled_on_device
+
+
+def test_it_takes_the_pin_the_lock_chooses(single, cloud):
+    single.native.requirements = {**single.native.requirements, "constraints": ["cannot_specify_pin_code"]}
+    single.native.save()
+    booking = _booking(single)
+    code = AccessCode.objects.get(booking=booking)
+    assert code.pin == ""
+    tick(now=T0)
+    code.refresh_from_db()
+    assert code.pin == cloud.codes["front"][code.vendor_code_ref].pin and len(code.pin) == 6
