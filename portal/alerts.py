@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
 from portal.models import Membership, Property, Role, Tenant
@@ -70,18 +71,23 @@ def late_codes(*, tenant: Tenant, now: datetime) -> QuerySet[AccessCode]:
     )
 
 
-def _issue_line(issue: LockIssue, base: str) -> AlertLine:
+def _lock_url(base: str, tenant: Tenant, lock_id: int) -> str:
+    # The lock's page is the troubleshooting page: its open issues with the playbook and actions.
+    return base + reverse("locks:lock_detail", args=[tenant.slug, lock_id])
+
+
+def _issue_line(issue: LockIssue, base: str, tenant: Tenant) -> AlertLine:
     what = issue.get_kind_display()
     if issue.access_code_id:
         what += f" — code “{issue.access_code.name}” starts {issue.access_code.starts_at:%Y-%m-%d %H:%M %Z}"
-    return AlertLine(f"{issue.lock.name}: {what}", f"{base}/t/{issue.tenant.slug}/")
+    return AlertLine(f"{issue.lock.name}: {what}", _lock_url(base, tenant, issue.lock_id))
 
 
 def _late_line(code: AccessCode, base: str, tenant: Tenant) -> AlertLine:
     return AlertLine(
         f"{code.lock.name}: code “{code.name}” is not on the lock yet ({code.get_status_display().lower()}); "
         f"it starts {code.starts_at:%Y-%m-%d %H:%M %Z}",
-        f"{base}/t/{tenant.slug}/",
+        _lock_url(base, tenant, code.lock_id),
     )
 
 
@@ -103,7 +109,7 @@ def alerts_send(*, now: datetime) -> int:
         for issue in urgent_issues(tenant=tenant, now=now).filter(alerted_at__isnull=True):
             # Claim the issue; another worker that got here first has already mailed it.
             if LockIssue.objects.filter(pk=issue.pk, alerted_at__isnull=True).update(alerted_at=now):
-                lines.append(_issue_line(issue, base))
+                lines.append(_issue_line(issue, base, tenant))
         already = Activity.objects.for_tenant(tenant).filter(verb="alert.code_late").values("access_code_id")
         for code in late_codes(tenant=tenant, now=now).exclude(pk__in=already):
             Activity.objects.create(
@@ -126,7 +132,7 @@ def digest_send(*, now: datetime) -> int:
     for tenant in Tenant.objects.filter(alert_emails_enabled=True).order_by("pk"):
         if Activity.objects.for_tenant(tenant).filter(verb="alert.digest", data__day=today).exists():
             continue
-        lines = [_issue_line(issue, base) for issue in urgent_issues(tenant=tenant, now=now)]
+        lines = [_issue_line(issue, base, tenant) for issue in urgent_issues(tenant=tenant, now=now)]
         lines += [_late_line(code, base, tenant) for code in late_codes(tenant=tenant, now=now)]
         other_open = (
             LockIssue.objects.for_tenant(tenant).filter(status=IssueStatus.OPEN).exclude(
@@ -134,10 +140,11 @@ def digest_send(*, now: datetime) -> int:
             ).count()
         )
         if other_open:
-            lines.append(AlertLine(f"{other_open} other open issue(s) on locks", f"{base}/t/{tenant.slug}/"))
+            lines.append(AlertLine(f"{other_open} other open issue(s) on locks",
+                                   base + reverse("locks:issue_list", args=[tenant.slug])))
         for prop in Property.objects.for_tenant(tenant).exclude(ical_last_error="").order_by("name"):
             lines.append(AlertLine(f"{prop.name}: iCal feed failing — {prop.ical_last_error}",
-                                   f"{base}/t/{tenant.slug}/properties/{prop.pk}/"))
+                                   base + reverse("property_detail", args=[tenant.slug, prop.pk])))
         if _send(tenant, f"Daily digest for {tenant.name}", f"{tenant.name}: still open today.", lines):
             Activity.objects.create(tenant=tenant, verb="alert.digest", message="Daily digest mailed",
                                     data={"day": today, "lines": len(lines)}, created_at=now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -20,8 +21,9 @@ from rest_framework.response import Response
 from locks.models import AccessCode, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
 from portal import services as booking_services
 from portal.api import serializers as s
+from portal.api.errors import Conflict
 from portal.api.routing import TenantScopedViewSetMixin
-from portal.models import Booking, BookingSource, BookingStatus, Property
+from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
 
 TENANT_PARAMS = [
     OpenApiParameter(
@@ -193,8 +195,15 @@ class BookingViewSet(
 
 
 def booking_upsert_by_ref(
-    *, tenant: Any, external_ref: str, data: dict[str, Any], actor: Any, visible: QuerySet[Booking]
+    *,
+    tenant: Tenant,
+    external_ref: str,
+    data: dict[str, Any],
+    actor: AbstractBaseUser | None,
+    visible: QuerySet[Booking],
 ) -> tuple[Booking, bool]:
+    """The API booking with ``external_ref``, created or brought up to date; only real changes are saved,
+    so repeating a PUT touches no codes."""
     existing = visible.filter(source=BookingSource.API, external_ref=external_ref).first()
     if existing is None:
         try:
@@ -207,7 +216,7 @@ def booking_upsert_by_ref(
             # A concurrent PUT with the same reference won the race: update that one instead.
             existing = visible.get(source=BookingSource.API, external_ref=external_ref)
     if existing.status == BookingStatus.CANCELLED:
-        raise ValidationError({"external_ref": "This booking was cancelled; send the stay under a new reference."})
+        raise Conflict("This booking was cancelled; send the stay under a new reference.")
     changes = {field: value for field, value in data.items() if getattr(existing, field) != value}
     if changes:
         existing = booking_services.booking_update(booking=existing, actor=actor, **changes)

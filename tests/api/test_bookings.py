@@ -199,3 +199,11 @@ def test_the_booking_list_costs_the_same_queries_for_1_or_20_bookings(api, keys,
         booking = factories.BookingFactory(tenant=world.seaside, property=world.dune)
         factories.AccessCodeFactory(tenant=world.seaside, lock=world.lock, booking=booking)
     assert queries() == few
+
+
+def test_put_by_ref_on_a_cancelled_booking_is_a_409(api, keys, world):
+    created = api(keys.bob).put("/api/v1/bookings/by-ref/HM-45/", stay(world.dune), format="json").json()
+    api(keys.bob).post(f"/api/v1/bookings/{created['id']}/cancel/")
+    response = api(keys.bob).put("/api/v1/bookings/by-ref/HM-45/", stay(world.dune), format="json")
+    assert response.status_code == 409
+    assert Booking.objects.get(pk=created["id"]).status == BookingStatus.CANCELLED

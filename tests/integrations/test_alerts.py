@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.utils import timezone
 
@@ -47,6 +48,7 @@ def test_it_mails_admins_and_staff_once_per_issue(world, trouble, now):
     assert "Dune front: Lock did not acknowledge — code “Tonight”" in message.body
     assert "code “Soon” is not on the lock yet" in message.body
     assert "Next week" not in message.body
+    assert f"{settings.PUBLIC_BASE_URL}/t/seaside/locks/{world.other_lock.pk}/" in message.body
     assert "Command timed out" not in message.body  # world's issue: its code starts in two days
     assert LockIssue.objects.get(pk=later.pk).alerted_at is None
     assert LockIssue.objects.get(pk=offline.pk).alerted_at == now
