@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from portal.api.access import ApiAccess, resolve_access
 from portal.api.authentication import ApiKeyAuthentication
 from portal.api.errors import api_exception_handler
+from portal.api.schema import TenantApiAutoSchema
 from portal.models import Role
 
 
@@ -32,6 +33,7 @@ class ReadOnlyForOwners(permissions.BasePermission):
 class TenantScopedViewSetMixin:
     authentication_classes: ClassVar[list] = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes: ClassVar[list] = [ReadOnlyForOwners]
+    schema = TenantApiAutoSchema()
     # The lookup from a row to its Property ("property", "lock__property", "pk" for Property itself).
     property_path: ClassVar[str]
     access: ApiAccess
