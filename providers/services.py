@@ -79,9 +79,13 @@ def _enqueue(event_id: int) -> None:
     async_task("providers.tasks.process_event", event_id)
 
 
+@transaction.atomic
 def event_process(*, event_id: int, now: datetime) -> str:
-    """Apply one stored delivery. Idempotent: a processed event is not applied twice."""
-    event = WebhookEvent.objects.select_related("provider_account").filter(pk=event_id).first()
+    """Apply one stored delivery. Idempotent: the event row is locked while it is applied and a processed
+    event is not applied again (a broker may deliver the task twice, to two workers)."""
+    event = (
+        WebhookEvent.objects.select_for_update(of=("self",)).select_related("provider_account").filter(pk=event_id).first()
+    )
     if event is None or event.processed_at is not None:
         return "skipped"
     account = event.provider_account
