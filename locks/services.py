@@ -904,9 +904,25 @@ def _lock_code(code: AccessCode) -> AccessCode:
     return AccessCode.objects.select_for_update().select_related("lock", "tenant").get(pk=code.pk)
 
 
-@transaction.atomic
 def code_retry_now(*, code: AccessCode, actor: AbstractBaseUser | None, now: datetime) -> None:
-    """Send a waiting code now: skip its backoff, or put a failed code back in the queue."""
+    """Act on a stuck code now: ask the vendor about its command in flight, skip its backoff, or put a
+    failed code back in the queue."""
+    from locks.sweep import command_poll
+
+    in_flight = (
+        LockCommand.objects.select_related("lock__provider_account", "access_code__lock")
+        .filter(access_code=code, state=CommandState.SENT).first()
+    )
+    if in_flight is None:
+        _code_retry_queued(code=code, actor=actor, now=now)
+        return
+    activity_record(tenant_id=code.tenant_id, verb="code.retry_now",
+                    message=f"Asked the vendor about {code.name!r} now", now=now, code=code, actor=actor)
+    command_poll(command=in_flight, now=now)
+
+
+@transaction.atomic
+def _code_retry_queued(*, code: AccessCode, actor: AbstractBaseUser | None, now: datetime) -> None:
     code = _lock_code(code)
     queued = code.commands.filter(state=CommandState.QUEUED)
     if queued.exists():

@@ -35,15 +35,17 @@ def sweep(*, now: datetime) -> SweepReport:
     )
     for command in stale:
         report.polled += 1
-        unresolved = _poll(command, now=now, report=report)
+        unresolved = command_poll(command=command, now=now)
+        report.completed += not unresolved
         if unresolved and command.sent_at < hard_before and services.command_time_out(command=command, now=now):
             report.timed_out += 1
         dispatch_lock(lock_id=command.lock_id, now=now)
     return report
 
 
-def _poll(command: LockCommand, *, now: datetime, report: SweepReport) -> bool:
-    """Ask the vendor; True when the command is still unresolved afterwards."""
+def command_poll(*, command: LockCommand, now: datetime) -> bool:
+    """Ask the vendor about a command in flight and complete it if the answer is final. True when it is
+    still unresolved afterwards."""
     from providers.registry import get_provider
 
     try:
@@ -54,7 +56,4 @@ def _poll(command: LockCommand, *, now: datetime, report: SweepReport) -> bool:
             now=now, command=command, code=command.access_code,
         )
         return True
-    if services.command_complete(command=command, outcome=outcome, now=now, source="sweep"):
-        report.completed += 1
-        return False
-    return True
+    return not services.command_complete(command=command, outcome=outcome, now=now, source="sweep")

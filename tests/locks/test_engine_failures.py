@@ -325,3 +325,18 @@ def test_it_takes_the_pin_the_lock_chooses(single, cloud):
     tick(now=T0)
     code.refresh_from_db()
     assert code.pin == cloud.codes["front"][code.vendor_code_ref].pin and len(code.pin) == 6
+
+
+def test_it_asks_the_vendor_at_once_when_staff_retry_a_code_in_flight(single, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _booking(single, days=0)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking)
+    command = LockCommand.objects.get(access_code=code)
+    code_retry_now(code=code, actor=None, now=T0 + timedelta(minutes=1))  # vendor: still pending
+    assert LockCommand.objects.get(pk=command.pk).state == CommandState.SENT
+    cloud.finish(command.vendor_ref)
+    code_retry_now(code=code, actor=None, now=T0 + timedelta(minutes=2))
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET
+    assert [c.action for c in cloud.calls] == ["create", "status", "status"]
