@@ -124,13 +124,15 @@ class Command(BaseCommand):
             self.stderr.write(f"kept tenant {fleet.tenant.slug}")
         else:
             fleet_delete(fleet)
-        per_code = report.pop("_per_code")
+        per_code, unexplained = report.pop("_per_code"), report.pop("_unexplained")
         report["seconds"] = round(time.perf_counter() - began, 2)
         self.stdout.write(json.dumps(report, sort_keys=True))
         if options["check"]:
             problems = invariant_problems(report, faults=options["faults"], per_code=per_code)
             for problem in problems:
                 self.stderr.write(f"invariant broken: {problem}")
+            if problems and unexplained:
+                self.stderr.write(f"unexplained code ids: {unexplained[:20]} (see them with --keep)")
             if problems:
                 sys.exit(1)
 
@@ -361,7 +363,7 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         return code.pk in open_on_code or code.lock_id in open_lock_wide
 
     started = set_in_window = late_with_issue = silently_wrong = left_after_end = 0
-    per_code = []
+    per_code, unexplained = [], []
     for code in codes:
         seen = observations.at_start.get(code.pk)
         if seen is not None and seen[0] not in (CodeStatus.REMOVING, CodeStatus.REMOVED):
@@ -370,6 +372,8 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
                 set_in_window += 1
             elif explained_at(code, seen[1]):
                 late_with_issue += 1
+            else:
+                unexplained.append(code.pk)
         held = held_by_code.get(code.pk, [])
         on_lock_right = any(item["pin"] == code.pin for item in held)
         if _disagrees(code, held=bool(held), right=on_lock_right) and not excused(code):
@@ -396,6 +400,7 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         "left_after_end": left_after_end,
         "vendor_calls": dict(sorted(calls.items())),
         "_per_code": per_code,
+        "_unexplained": unexplained,
     }
 
 
