@@ -9,13 +9,17 @@ broke (and when it recovered), so the property page, the API and the daily diges
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import icalendar
 import requests
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -56,11 +60,33 @@ class FeedResult:
     error: str = ""
 
 
-def feed_fetch(*, url: str) -> bytes:
+def _check_public(url: str) -> None:
+    """Refuse feed URLs that point into our own network: a tenant admin types the URL, the server
+    fetches it. (Development and tests fetch from 127.0.0.1, so DEBUG allows private addresses.)"""
+    if getattr(settings, "ICAL_ALLOW_PRIVATE_ADDRESSES", settings.DEBUG):
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FeedError("The feed address must be an http(s) URL.")
     try:
-        response = requests.get(url, timeout=FETCH_TIMEOUT, headers={"Accept": "text/calendar"})
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (OSError, UnicodeError) as exc:
+        raise FeedError("The feed's host name does not resolve.") from exc
+    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        raise FeedError("The feed address is not a public internet address.")
+
+
+def feed_fetch(*, url: str) -> bytes:
+    _check_public(url)
+    try:
+        # No redirects: a public URL must not bounce the fetch to a private address.
+        response = requests.get(
+            url, timeout=FETCH_TIMEOUT, headers={"Accept": "text/calendar"}, allow_redirects=False
+        )
     except requests.RequestException as exc:
         raise FeedError(f"Could not fetch the feed: {exc.__class__.__name__}") from exc
+    if 300 <= response.status_code < 400:
+        raise FeedError("The feed address redirects; enter the final URL.")
     if response.status_code != 200:
         raise FeedError(f"The feed answered HTTP {response.status_code}.")
     if len(response.content) > MAX_FEED_BYTES:
@@ -82,7 +108,8 @@ def feed_parse(*, body: bytes) -> list[FeedStay]:
     try:
         calendar = icalendar.Calendar.from_ical(body)
     except ValueError as exc:
-        raise FeedError(f"The feed is not a valid iCalendar file: {exc}") from exc
+        # The parser's message quotes the body; the error is shown to users, so say less.
+        raise FeedError("The feed is not a valid iCalendar file.") from exc
     if calendar.name != "VCALENDAR":
         raise FeedError("The feed is not a VCALENDAR.")
     stays = []

@@ -151,3 +151,21 @@ def test_the_same_uid_in_two_properties_feeds_is_rejected_not_a_crash(serve, dun
     assert len(result.rejected) == 2
     assert result.rejected[0].startswith("1418fb94e984-aaaa@airbnb.com: ")
     assert Booking.objects.filter(source="ical").count() == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:9/calendar/dune.ics", "http://10.0.0.8/x.ics", "http://169.254.169.254/latest", "file:///etc/passwd"],
+)
+def test_without_debug_it_refuses_feeds_on_private_addresses(settings, url):
+    from portal.feeds import FeedError, feed_fetch
+
+    settings.ICAL_ALLOW_PRIVATE_ADDRESSES = False
+    with pytest.raises(FeedError):
+        feed_fetch(url=url)
+
+
+def test_a_redirecting_feed_is_an_error(serve, dune):
+    serve(b"", 302)
+    result = feed_import(prop=dune, now=NOW)
+    assert result.error == "The feed address redirects; enter the final URL."
