@@ -897,6 +897,18 @@ def code_activate_scheduled(*, code: AccessCode, now: datetime) -> bool:
                       is_scheduled_on_device=False)
 
 
+@transaction.atomic
+def code_report_failure(*, code: AccessCode, reason: str, now: datetime, detail: str = "") -> bool:
+    """The vendor says a code it holds failed on the lock with no command of ours in flight (a native
+    schedule that did not start, a lock that dropped it): the code fails with an issue saying why."""
+    if code.status not in (CodeStatus.SET, CodeStatus.UNSET) or (
+        code.status == CodeStatus.UNSET and not code.is_scheduled_on_device
+    ):
+        return False
+    _code_fail(code, command=None, reason=reason or Reason.VENDOR_ERROR, detail=detail, now=now)
+    return True
+
+
 # --------------------------------------------------------------------------- staff actions
 
 
@@ -1115,6 +1127,7 @@ __all__ = [
     "code_push_update",
     "code_regenerate_pin",
     "code_remove",
+    "code_report_failure",
     "code_requeue_create",
     "code_retry_now",
     "code_reveal_pin",

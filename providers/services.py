@@ -224,6 +224,10 @@ def _apply_to_code(
             and window_started:
         engine.code_activate_scheduled(code=code, now=now)
         return f"{event.kind}: code {code.pk} active", None, code
+    if event.kind in FAILURE_KINDS and engine.code_report_failure(
+        code=code, reason=event.reason, detail=event.detail, now=now
+    ):
+        return f"{event.kind}: code {code.pk} failed on the lock", None, code
     if event.kind == EventKind.CODE_REMOVED and code.status in (CodeStatus.SET, CodeStatus.SETTING):
         engine.lock_request_reconcile(lock=lock, now=now)
         return f"{event.kind}: code {code.pk} gone unexpectedly, reconcile requested", None, code

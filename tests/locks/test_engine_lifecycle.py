@@ -203,3 +203,16 @@ def test_it_gives_no_codes_to_a_booking_that_already_ended(place):
                    check_in=T0 - timedelta(days=3), check_out=T0 - timedelta(days=1))
     assert not AccessCode.objects.exists()
 
+
+
+def test_it_fails_a_preloaded_code_the_lock_reports_failed(single, cloud):
+    booking = _book(single)
+    code = _code(booking, single.native)
+    tick(now=code.program_at)
+    code.refresh_from_db()
+    assert code.is_scheduled_on_device
+    _webhook(single, code.starts_at, {"kind": EventKind.CODE_FAILED, "device": "front",
+                                      "code_ref": code.vendor_code_ref, "reason": "slots_full"})
+    code.refresh_from_db()
+    assert code.status == CodeStatus.FAILED and code.last_reason == "slots_full"
+    assert code.issues.get().kind == "slots_full"
