@@ -87,7 +87,9 @@ def test_it_passes_the_deploy_checks_with_production_settings(tmp_path):
         key: value
         for key, value in os.environ.items()
         if key
-        not in {"DATABASE_URL", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_COOKIES", "SECURE_SSL_REDIRECT"}
+        # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright's event loop; production never does.
+        not in {"DATABASE_URL", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_COOKIES", "SECURE_SSL_REDIRECT",
+                "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings",
