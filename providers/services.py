@@ -144,13 +144,16 @@ def _correlate(
         if command is not None:
             return command
     command = in_flight.filter(lock=lock).first()
-    if command is None:
+    if command is None or (actions is not None and command.action not in actions):
         return None
-    if actions is not None and command.action not in actions:
-        return None
-    if event.kind == EventKind.CODE_FAILED or event.vendor_code_ref:
-        return command  # one in flight per lock: a report about this lock's codes is about it
-    return command if not event.vendor_ref else None
+    if event.vendor_ref:
+        return None  # it names a command, and not this one
+    own_ref = command.access_code.vendor_code_ref if command.access_code else ""
+    if event.vendor_code_ref and own_ref and event.vendor_code_ref != own_ref:
+        # Another slot. Only a failure is ours: with one command in flight per lock, "slot 1 failed"
+        # while we set slot 2 means our PIN clashes with slot 1. A success there is someone else's news.
+        return command if event.kind == EventKind.CODE_FAILED else None
+    return command
 
 
 def _apply(

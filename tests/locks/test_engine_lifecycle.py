@@ -216,3 +216,15 @@ def test_it_fails_a_preloaded_code_the_lock_reports_failed(single, cloud):
     code.refresh_from_db()
     assert code.status == CodeStatus.FAILED and code.last_reason == "slots_full"
     assert code.issues.get().kind == "slots_full"
+
+
+def test_it_does_not_take_another_slots_success_for_the_command_in_flight(place, cloud):
+    cloud.mode = Progress.PENDING
+    booking = _book(place)
+    code = _code(booking, place.jit)
+    tick(now=code.program_at)
+    command = LockCommand.objects.get(access_code=code)
+    _webhook(place, code.program_at, {"kind": EventKind.CODE_SET, "device": "back", "code_ref": "slot-999"})
+    assert LockCommand.objects.get(pk=command.pk).state == CommandState.SENT
+    _webhook(place, code.program_at, {"kind": EventKind.CODE_SET, "device": "back", "code_ref": code.vendor_code_ref})
+    assert LockCommand.objects.get(pk=command.pk).state == CommandState.SUCCEEDED
