@@ -6,6 +6,7 @@ from datetime import datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -212,8 +213,11 @@ def booking_upsert_by_ref(
                     tenant=tenant, source=BookingSource.API, external_ref=external_ref, actor=actor, **data
                 )
             return booking, True
-        except IntegrityError:
-            # A concurrent PUT with the same reference won the race: update that one instead.
+        except (IntegrityError, DjangoValidationError) as exc:
+            # A concurrent PUT with the same reference won the race (caught by the unique index or by
+            # booking_create's own check): update that one instead.
+            if isinstance(exc, DjangoValidationError) and "external_ref" not in getattr(exc, "error_dict", {}):
+                raise
             existing = visible.get(source=BookingSource.API, external_ref=external_ref)
     if existing.status == BookingStatus.CANCELLED:
         raise Conflict("This booking was cancelled; send the stay under a new reference.")

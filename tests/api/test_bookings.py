@@ -207,3 +207,4 @@ def test_put_by_ref_on_a_cancelled_booking_is_a_409(api, keys, world):
     response = api(keys.bob).put("/api/v1/bookings/by-ref/HM-45/", stay(world.dune), format="json")
     assert response.status_code == 409
     assert Booking.objects.get(pk=created["id"]).status == BookingStatus.CANCELLED
+
