@@ -32,6 +32,7 @@ from locks.models import (
     LockIssue,
     Verification,
 )
+from locks.troubleshooting import issue_kind_for_reason
 from providers.base import Outcome, Progress, ProviderError, Reason, is_transient
 
 if TYPE_CHECKING:
@@ -50,26 +51,6 @@ class TransitionError(Exception):
 # Transient reasons are retried after these delays (minutes); one more failure and the code fails.
 BACKOFF_MINUTES: tuple[int, ...] = (1, 2, 5, 15, 30, 60)
 
-# The issue kind a failure reason opens. troubleshooting.issue_kind_for_reason wins when it exists.
-REASON_ISSUE_KINDS: dict[str, str] = {
-    Reason.TIMEOUT: IssueKind.COMMAND_TIMEOUT,
-    Reason.NACK: IssueKind.NACK,
-    Reason.DEVICE_OFFLINE: IssueKind.DEVICE_OFFLINE,
-    Reason.BUSY: IssueKind.BUSY,
-    Reason.RATE_LIMITED: IssueKind.RATE_LIMITED,
-    Reason.VENDOR_ERROR: IssueKind.VENDOR_ERROR,
-    Reason.DUPLICATE_PIN: IssueKind.DUPLICATE_PIN,
-    Reason.INVALID_PIN: IssueKind.INVALID_PIN,
-    Reason.SCHEDULE_INVALID: IssueKind.SCHEDULE_INVALID,
-    Reason.SLOTS_FULL: IssueKind.SLOTS_FULL,
-    Reason.NOT_FOUND_ON_DEVICE: IssueKind.DESYNC,
-    Reason.DESYNC: IssueKind.DESYNC,
-    Reason.UNRECOGNIZED_JOB_STATE: IssueKind.UNRECOGNIZED_JOB_STATE,
-    Reason.AUTH_FAILED: IssueKind.AUTH_FAILED,
-    Reason.USER_NOT_FOUND: IssueKind.USER_NOT_FOUND,
-    Reason.UNSUPPORTED: IssueKind.VENDOR_ERROR,
-}
-
 # Issues about getting a code onto the lock; a confirmed code makes them moot.
 RESOLVED_WHEN_SET: tuple[str, ...] = (
     IssueKind.COMMAND_TIMEOUT,
@@ -87,14 +68,6 @@ RESOLVED_WHEN_SET: tuple[str, ...] = (
 
 LOW_BATTERY_LEVEL = 0.2
 ON_LOCK_STATUSES = (CodeStatus.SETTING, CodeStatus.SET)
-
-
-def issue_kind_for_reason(reason: str) -> str:
-    try:
-        from locks.troubleshooting import issue_kind_for_reason as playbook_kind
-    except ImportError:
-        return REASON_ISSUE_KINDS.get(reason, IssueKind.VENDOR_ERROR)
-    return str(playbook_kind(reason))
 
 
 def engine_setting(name: str) -> int:
