@@ -8,7 +8,6 @@ before the data is visible (enqueuing a dispatch) goes through `transaction.on_c
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,9 +40,6 @@ if TYPE_CHECKING:
     from portal.models import Booking
     from providers.models import ProviderAccount
 
-logger = logging.getLogger(__name__)
-
-
 class TransitionError(Exception):
     """A user asked for a transition the current state does not allow."""
 
@@ -67,7 +63,6 @@ RESOLVED_WHEN_SET: tuple[str, ...] = (
 )
 
 LOW_BATTERY_LEVEL = 0.2
-ON_LOCK_STATUSES = (CodeStatus.SETTING, CodeStatus.SET)
 
 
 def engine_setting(name: str) -> int:

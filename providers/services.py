@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +21,6 @@ from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, Lo
 from providers.base import EventKind, Outcome, Progress, Reason, VendorEvent, WebhookReply
 from providers.models import ProviderAccount, WebhookEvent
 from providers.registry import get_provider
-
-logger = logging.getLogger(__name__)
 
 
 class WebhookRejected(Exception):
