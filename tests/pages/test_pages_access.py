@@ -149,3 +149,22 @@ def test_it_refuses_a_pin_reveal_by_get(client, world):
     client.force_login(world.bob)
     assert client.get(reverse("locks:code_reveal", args=["seaside", world.code.pk])).status_code == 405
     assert not Activity.objects.filter(verb="pin.revealed").exists()
+
+
+def test_it_shows_a_broken_booking_feed_on_the_property_page(client, world):
+    world.dune.ical_url = "https://example.com/feed.ics"
+    world.dune.ical_last_error = "feed answered HTTP 500"
+    world.dune.save()
+    client.force_login(world.bob)
+    from django.urls import reverse
+
+    page = client.get(reverse("property_detail", args=["seaside", world.dune.pk])).content.decode()
+    assert "Booking feed failed" in page and "feed answered HTTP 500" in page
+
+
+def test_it_links_the_csv_import_from_the_bookings_page(client, world):
+    from django.urls import reverse
+
+    client.force_login(world.bob)
+    page = client.get(reverse("booking_list", args=["seaside"])).content.decode()
+    assert reverse("csv_import", args=["seaside"]) in page
