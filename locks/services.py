@@ -9,7 +9,7 @@ before the data is visible (enqueuing a dispatch) goes through `transaction.on_c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -688,10 +688,14 @@ def _code_new_pin(code: AccessCode, *, now: datetime, exclude: Iterable[str] = (
 
 
 def code_window(*, booking: Booking, lock: Lock, now: datetime) -> tuple[datetime, datetime, datetime]:
-    """(starts_at, ends_at, program_at) for a booking's code on `lock` (DESIGN §4 windows and timing)."""
+    """(starts_at, ends_at, program_at) for a booking's code on `lock` (DESIGN §4 windows and timing).
+
+    DST-safe: buffers and leads are real elapsed time, so the arithmetic is done in UTC. (Python adds to
+    a datetime in its own zone by wall clock, which would shift a 72 h lead by an hour across a change,
+    and would make the answer depend on whether the booking came from a form or from the database.)"""
     prop = booking.property
-    starts_at = booking.check_in - timedelta(minutes=prop.before_minutes)
-    ends_at = booking.check_out + timedelta(minutes=prop.after_minutes)
+    starts_at = booking.check_in.astimezone(UTC) - timedelta(minutes=prop.before_minutes)
+    ends_at = booking.check_out.astimezone(UTC) + timedelta(minutes=prop.after_minutes)
     if lock.native_scheduling:
         lead = timedelta(hours=engine_setting("NATIVE_PRELOAD_HOURS"))
     else:

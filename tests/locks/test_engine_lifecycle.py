@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from locks.models import AccessCode, Activity, CodeStatus, CommandState, LockCommand, Verification
 from locks.services import codes_sync_for_booking
@@ -228,3 +228,16 @@ def test_it_does_not_take_another_slots_success_for_the_command_in_flight(place,
     assert LockCommand.objects.get(pk=command.pk).state == CommandState.SENT
     _webhook(place, code.program_at, {"kind": EventKind.CODE_SET, "device": "back", "code_ref": code.vendor_code_ref})
     assert LockCommand.objects.get(pk=command.pk).state == CommandState.SUCCEEDED
+
+
+def test_it_computes_windows_in_real_time_across_a_dst_change(single):
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    check_in = datetime(2026, 3, 9, 15, 0, tzinfo=new_york)  # the day after clocks went forward
+    booking = booking_create(tenant=single.tenant, property=single.property, guest_name="Ida", now=T0.replace(month=3),
+                             check_in=check_in, check_out=datetime(2026, 3, 11, 11, 0, tzinfo=new_york))
+    code = _code(booking, single.native)
+    assert code.starts_at.astimezone(new_york).strftime("%H:%M") == "14:30"
+    assert code.ends_at.astimezone(new_york).strftime("%H:%M") == "11:30"
+    assert code.starts_at - code.program_at == timedelta(hours=72)  # the lock's lead is real hours
