@@ -241,3 +241,17 @@ def test_it_computes_windows_in_real_time_across_a_dst_change(single):
     assert code.starts_at.astimezone(new_york).strftime("%H:%M") == "14:30"
     assert code.ends_at.astimezone(new_york).strftime("%H:%M") == "11:30"
     assert code.starts_at - code.program_at == timedelta(hours=72)  # the lock's lead is real hours
+
+
+def test_it_starts_a_preloaded_code_when_the_lock_reports_it_set(single, cloud):
+    booking = _book(single)
+    code = _code(booking, single.native)
+    tick(now=code.program_at)
+    code.refresh_from_db()
+    early = code.starts_at - timedelta(hours=1)
+    _webhook(single, early, {"kind": EventKind.CODE_SET, "device": "front", "code_ref": code.vendor_code_ref})
+    code.refresh_from_db()
+    assert code.status == CodeStatus.UNSET  # not before its window
+    _webhook(single, code.starts_at, {"kind": EventKind.CODE_SET, "device": "front", "code_ref": code.vendor_code_ref})
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET and not code.is_scheduled_on_device
