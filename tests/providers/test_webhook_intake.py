@@ -114,3 +114,19 @@ def test_it_tracks_device_health_and_issues_from_events(client, single, django_c
                                                               {"kind": EventKind.BATTERY, "device": "front",
                                                                "battery": 0.9}]})
     assert not LockIssue.objects.filter(status=IssueStatus.OPEN).exists()
+
+
+def test_it_enqueues_the_processing_in_the_same_commit_as_the_event_on_the_orm_broker(
+    client, single, monkeypatch  # noqa: F811
+):
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # as in production: a worker picks the task up later
+    payload = {"id": "evt-q", "events": [{"kind": EventKind.IGNORED, "device": "front"}]}
+    assert _post(client, single.account, payload).status_code == 200
+    assert _post(client, single.account, payload).status_code == 200  # a vendor's resend
+    event = WebhookEvent.objects.get()
+    tasks = [task for task in OrmQ.objects.all() if task.task["func"] == "providers.tasks.process_event"]
+    assert len(tasks) == 1 and tasks[0].task["args"] == (event.pk,)
+    assert event.processed_at is None
