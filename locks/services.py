@@ -670,12 +670,18 @@ def _pins_for_locks(booking: Booking, locks: list[Lock]) -> tuple[dict[int, str]
     return chosen, ""
 
 
-def _code_new_pin(code: AccessCode, *, now: datetime, exclude: Iterable[str] = ()) -> str:
+def _code_new_pin(code: AccessCode, *, now: datetime, exclude: Iterable[str] = (), pin: str | None = None) -> str:
+    """Generate a PIN, or take the one a person chose after checking it against the lock's rules and
+    every live code on it (raises locks.pins.PinRejected before anything is saved or sent)."""
     from locks import pins
 
     taken = live_pins(code.lock, exclude_code=code) | set(exclude)
-    code.pin = pins.generate_pin(code.lock.requirements or {}, taken=taken,
-                                 default_length=code.tenant.default_code_length)
+    if pin is not None:
+        pins.assert_pin_usable(pin, code.lock.requirements or {}, taken)
+        code.pin = pin
+    else:
+        code.pin = pins.generate_pin(code.lock.requirements or {}, taken=taken,
+                                     default_length=code.tenant.default_code_length)
     code.guest_notified = False
     code.common_code_key = ""
     code.save(update_fields=["pin", "guest_notified", "common_code_key", "updated_at"])
@@ -929,14 +935,17 @@ def _code_retry_queued(*, code: AccessCode, actor: AbstractBaseUser | None, now:
 
 
 @transaction.atomic
-def code_regenerate_pin(*, code: AccessCode, actor: AbstractBaseUser | None, now: datetime) -> AccessCode:
-    """A new PIN for the code; pushed to the lock if it is there, or queued again if it had failed."""
+def code_regenerate_pin(
+    *, code: AccessCode, actor: AbstractBaseUser | None, now: datetime, pin: str | None = None
+) -> AccessCode:
+    """A new PIN for the code (generated, or `pin` when a person chose one); pushed to the lock if it is
+    there, or queued again if it had failed."""
     code = _lock_code(code)
     if code.status in (CodeStatus.REMOVING, CodeStatus.REMOVED):
         raise TransitionError("A code being removed cannot get a new PIN.")
     if lock_chooses_pin(code.lock):
         raise TransitionError("This lock chooses its own PINs.")
-    _code_new_pin(code, now=now)
+    _code_new_pin(code, now=now, pin=pin)
     activity_record(tenant_id=code.tenant_id, verb="code.new_pin", message=f"New PIN requested for {code.name!r}",
                     now=now, code=code, actor=actor)
     if code.status == CodeStatus.FAILED:

@@ -150,6 +150,14 @@ class PinCheckSerializer(serializers.Serializer):
     pin = serializers.CharField(max_length=16, trim_whitespace=True)
 
 
+class RegenerateSerializer(serializers.Serializer):
+    pin = serializers.CharField(
+        max_length=16, trim_whitespace=True, required=False,
+        help_text="A PIN of your choosing; checked against the lock's rules and its live codes. "
+        "Leave out to have one generated.",
+    )
+
+
 class PinCheckResultSerializer(serializers.Serializer):
     lock = serializers.IntegerField()
     pin_usable = serializers.BooleanField()

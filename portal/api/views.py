@@ -270,12 +270,17 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
             return Response(s.AccessCodeSerializer(code).data)
         return self._with_pin(code, code_services().code_reveal_pin(code=code, actor=self.access.actor, now=timezone.now()))
 
-    @extend_schema(request=None, responses=s.AccessCodeWithPinSerializer, parameters=TENANT_PARAMS)
+    @extend_schema(request=s.RegenerateSerializer, responses=s.AccessCodeWithPinSerializer, parameters=TENANT_PARAMS)
     @action(detail=True, methods=["post"])
     def regenerate(self, request: Request, pk: str | None = None) -> Response:
-        """Give this code a new PIN; the new PIN is in the response."""
+        """Give this code a new PIN (generated, or the `pin` you send); the new PIN is in the response.
+        A PIN that breaks the lock's rules or is in use on it is a 400 listing every reason in fields.pin."""
         code = self.get_object()
-        code = code_services().code_regenerate_pin(code=code, actor=self.access.actor, now=timezone.now())
+        serializer = s.RegenerateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        code = code_services().code_regenerate_pin(
+            code=code, actor=self.access.actor, now=timezone.now(), pin=serializer.validated_data.get("pin")
+        )
         return self._with_pin(code, code.pin)
 
     def _with_pin(self, code: AccessCode, pin: str) -> Response:

@@ -57,3 +57,32 @@ def test_it_filters_codes_by_lock_and_status(api, keys, world):
     assert client.get(f"/api/v1/access-codes/?lock={world.other_lock.pk}").json()["count"] == 0
     assert client.get(f"/api/v1/access-codes/?lock={world.lock.pk}&status=unset").json()["count"] == 1
     assert client.get("/api/v1/access-codes/?lock=x").status_code == 400
+
+
+def test_it_sets_a_pin_the_caller_chose(api, keys, world):
+    response = api(keys.bob).post(f"/api/v1/access-codes/{world.code.pk}/regenerate/", {"pin": "583917"},
+                                  format="json")
+    assert response.status_code == 200, response.json()
+    assert AccessCode.objects.get(pk=world.code.pk).pin == "583917"
+    assert response.json()["pin"] == "583917"
+
+
+def test_a_chosen_pin_that_breaks_the_locks_rules_is_a_400_and_changes_nothing(api, keys, world):
+    world.lock.requirements = {"code_lengths": [6], "constraints": ["no_zeros"]}
+    world.lock.save()
+    client = api(keys.bob)
+    for bad in ("1234", "103957", "111111", "12a456"):
+        response = client.post(f"/api/v1/access-codes/{world.code.pk}/regenerate/", {"pin": bad}, format="json")
+        assert response.status_code == 400, bad
+        assert response.json()["fields"]["pin"], bad
+    assert AccessCode.objects.get(pk=world.code.pk).pin == "483920"
+
+
+def test_a_chosen_pin_already_on_the_lock_is_a_400(api, keys, world):
+    from tests.factories import AccessCodeFactory
+
+    AccessCodeFactory(tenant=world.seaside, lock=world.lock, pin="583917", status=CodeStatus.SET)
+    response = api(keys.bob).post(f"/api/v1/access-codes/{world.code.pk}/regenerate/", {"pin": "583917"},
+                                  format="json")
+    assert response.status_code == 400
+    assert AccessCode.objects.get(pk=world.code.pk).pin == "483920"
