@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from locks import services
 from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, IssueKind, Lock, Verification
+from portal.encryption import encrypt_str
 from providers.base import ObservedCode, Outcome, Progress, ProviderError
 
 RECONCILE_EVERY = timedelta(hours=6)
@@ -104,7 +105,9 @@ def _diff(lock: Lock, observed: list[ObservedCode], *, now: datetime, report: Re
             lock=lock, code=None, kind=IssueKind.UNMANAGED_CODE, now=now,
             detail=f"{len(foreign)} code(s) on the lock are not managed by Lockstep: "
             + ", ".join(item.name or item.vendor_code_ref for item in foreign),
-            data={"codes": [{"vendor_code_ref": item.vendor_code_ref, "name": item.name, "pin": item.pin}
+            # The PINs are kept for "adopt", encrypted like every PIN at rest: issue data is shown and exported.
+            data={"codes": [{"vendor_code_ref": item.vendor_code_ref, "name": item.name,
+                             "pin_token": encrypt_str(item.pin) if item.pin else ""}
                             for item in foreign]},
         )
     else:

@@ -32,6 +32,7 @@ from locks.models import (
     Verification,
 )
 from locks.troubleshooting import issue_kind_for_reason
+from portal.encryption import decrypt_str
 from providers.base import Outcome, Progress, ProviderError, Reason, is_transient
 
 if TYPE_CHECKING:
@@ -1050,11 +1051,12 @@ def issue_adopt_code(*, issue: LockIssue, actor: AbstractBaseUser | None, now: d
     adopted = []
     with transaction.atomic():
         for item in issue.data.get("codes", []):
+            pin = decrypt_str(item["pin_token"]) if item.get("pin_token") else ""
             code = AccessCode.objects.create(
                 tenant_id=issue.tenant_id, lock_id=issue.lock_id, purpose=CodePurpose.STAFF,
                 code_type=CodeType.ONGOING, name=(item.get("name") or "Adopted code")[:64],
-                pin=item.get("pin") or "", status=CodeStatus.SET, vendor_code_ref=item["vendor_code_ref"],
-                verification=Verification.READ_BACK if item.get("pin") else Verification.VENDOR_ACK,
+                pin=pin, status=CodeStatus.SET, vendor_code_ref=item["vendor_code_ref"],
+                verification=Verification.READ_BACK if pin else Verification.VENDOR_ACK,
                 guest_notified=True,
             )
             adopted.append(code)

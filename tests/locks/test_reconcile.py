@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from locks.models import (
@@ -93,6 +94,7 @@ def test_it_reports_a_foreign_code_that_can_be_adopted(single, cloud):
     lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
     issue = LockIssue.objects.get(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
     assert issue.data["codes"][0]["vendor_code_ref"] == "slot-99"
+    assert "246810" not in json.dumps(issue.data)  # a foreign PIN is encrypted at rest like ours
 
     [adopted] = issue_adopt_code(issue=issue, actor=None, now=T0 + timedelta(hours=3))
     assert adopted.purpose == "staff" and adopted.pin == "246810" and adopted.status == CodeStatus.SET
