@@ -876,6 +876,27 @@ def code_activate_scheduled(*, code: AccessCode, now: datetime) -> bool:
                       is_scheduled_on_device=False)
 
 
+def code_flag_late(*, code: AccessCode, now: datetime) -> LockIssue | None:
+    """The code's window has begun and it is not on the lock yet: say so on the code, with why, so staff
+    hear it before the guest does (a JIT lead shorter than the timeouts of the commands ahead of it on
+    the one-at-a-time queue can make a healthy code late). The issue resolves when the code is set."""
+    if code.status != CodeStatus.SETTING or code.starts_at is None or code.starts_at > now:
+        return None
+    in_flight = (
+        LockCommand.objects.filter(lock_id=code.lock_id, state=CommandState.SENT).select_related("access_code").first()
+    )
+    if in_flight is not None and in_flight.access_code_id != code.pk:
+        other = in_flight.access_code.name if in_flight.access_code else "the lock"
+        kind = IssueKind.BUSY
+        detail = (f"Not on the lock at the start of its window: waiting behind command #{in_flight.pk} "
+                  f"({in_flight.action} for {other!r}, sent {in_flight.sent_at:%Y-%m-%d %H:%M} UTC).")
+    else:
+        kind = IssueKind.COMMAND_TIMEOUT
+        detail = ("Not on the lock at the start of its window: the vendor has not confirmed it yet"
+                  + (f" (command #{in_flight.pk} sent {in_flight.sent_at:%Y-%m-%d %H:%M} UTC)." if in_flight else "."))
+    return issue_open(lock=code.lock, code=code, kind=kind, now=now, command=in_flight, detail=detail)
+
+
 @transaction.atomic
 def code_report_failure(*, code: AccessCode, reason: str, now: datetime, detail: str = "") -> bool:
     """The vendor says a code it holds failed on the lock with no command of ours in flight (a native

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from locks import services
 from locks.dispatch import dispatch_lock, locks_with_ready_commands
-from locks.models import AccessCode, CodeStatus
+from locks.models import AccessCode, CodeStatus, IssueStatus
 
 BATCH = 500  # codes per step and run; the next tick continues where this one stopped
 
@@ -22,6 +22,7 @@ class TickReport:
     programmed: int = 0
     activated: int = 0
     removed: int = 0
+    flagged_late: int = 0
     dispatched_locks: int = 0
 
 
@@ -40,6 +41,16 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
     ).order_by("program_at")[:BATCH]
     for code in started:
         report.activated += services.code_activate_scheduled(code=code, now=now)
+    # Codes whose window began while they are still being set: an issue now, not a surprise at the door.
+    # Only codes in motion qualify (few), and one that already carries an open issue is skipped.
+    late = (
+        AccessCode.objects.select_related("lock").filter(status=CodeStatus.SETTING, starts_at__lte=now, ends_at__gt=now)
+        .exclude(issues__status=IssueStatus.OPEN)
+        .order_by("starts_at")[:BATCH]
+    )
+    for code in late:
+        if services.code_flag_late(code=code, now=now) is not None:
+            report.flagged_late += 1
     # status in (unset, setting, set) AND ends_at <= now: the code_due_remove partial index.
     ended = AccessCode.objects.select_related("lock", "tenant").filter(
         status__in=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET], ends_at__lte=now

@@ -340,3 +340,37 @@ def test_it_asks_the_vendor_at_once_when_staff_retry_a_code_in_flight(single, cl
     code.refresh_from_db()
     assert code.status == CodeStatus.SET
     assert [c.action for c in cloud.calls] == ["create", "status", "status"]
+
+
+def test_it_flags_a_code_still_waiting_behind_another_command_when_its_window_starts(place, cloud):
+    """Two codes due at once on a just-in-time lock; the first one's command hangs (no webhook, no sweep
+    yet). When the second code's window starts it is still queued behind it: an issue says so."""
+    from locks.models import IssueKind, IssueStatus, LockIssue
+    from locks.tick import tick
+    from portal.services import booking_create
+    from tests.locks.conftest import T0
+
+    cloud.mode = Progress.PENDING
+    check_in = T0 + timedelta(days=2)
+    first, second = (
+        booking_create(tenant=place.tenant, property=place.property, guest_name=name, check_in=check_in,
+                       check_out=check_in + timedelta(days=1), now=T0)
+        for name in ("First Guest", "Second Guest")
+    )
+    late = AccessCode.objects.get(booking=second, lock=place.jit)
+    tick(now=late.program_at)
+    assert not LockIssue.objects.filter(access_code=late).exists()
+
+    tick(now=late.starts_at - timedelta(minutes=1))
+    assert not LockIssue.objects.filter(access_code=late).exists()  # not late yet
+
+    tick(now=late.starts_at + timedelta(minutes=1))
+    late.refresh_from_db()
+    issue = LockIssue.objects.get(access_code=late, status=IssueStatus.OPEN)
+    assert late.status == CodeStatus.SETTING
+    assert issue.kind == IssueKind.BUSY and "waiting behind command" in issue.detail
+    first_code = AccessCode.objects.get(booking=first, lock=place.jit)
+    assert first_code.name in issue.detail
+
+    tick(now=late.starts_at + timedelta(minutes=2))  # flagged once, not on every tick
+    assert LockIssue.objects.get(pk=issue.pk).occurrences == 1
