@@ -48,6 +48,8 @@ class TransitionError(Exception):
 # Transient reasons are retried after these delays (minutes); one more failure and the code fails.
 BACKOFF_MINUTES: tuple[int, ...] = (1, 2, 5, 15, 30, 60)
 
+MAX_DUPLICATE_REGENERATIONS = 3
+
 # Issues about getting a code onto the lock; a confirmed code makes them moot.
 RESOLVED_WHEN_SET: tuple[str, ...] = (
     IssueKind.COMMAND_TIMEOUT,
@@ -430,8 +432,15 @@ def _after_duplicate_pin(
     """Never resend a clashing PIN as is: a fresh one if the guest was not told yet, else ask staff."""
     data = {"clash_code_ref": clash_code_ref} if clash_code_ref else {}
     where = f" (already in slot {clash_code_ref})" if clash_code_ref else ""
+    # A lock that calls every fresh PIN a duplicate is not clashing, it is broken: after a few new PINs,
+    # stop and ask staff instead of regenerating forever.
+    clashes_so_far = (
+        LockIssue.objects.filter(lock_id=code.lock_id, access_code=code, kind=IssueKind.DUPLICATE_PIN,
+                                 status=IssueStatus.OPEN).values_list("occurrences", flat=True).first() or 0
+    )
     can_regenerate = (
         not code.guest_notified and not lock_chooses_pin(code.lock) and command.action != CommandAction.DELETE
+        and clashes_so_far < MAX_DUPLICATE_REGENERATIONS
     )
     if can_regenerate:
         try:

@@ -374,3 +374,29 @@ def test_it_flags_a_code_still_waiting_behind_another_command_when_its_window_st
 
     tick(now=late.starts_at + timedelta(minutes=2))  # flagged once, not on every tick
     assert LockIssue.objects.get(pk=issue.pk).occurrences == 1
+
+
+def test_it_stops_regenerating_when_every_new_pin_is_called_a_duplicate(place, cloud):
+    from locks.services import MAX_DUPLICATE_REGENERATIONS
+
+    code, _ = _duplicate_on_other_slot(place, cloud)
+    now = T0 + timedelta(minutes=1)
+    pins_tried = {code.pin}
+    for n in range(MAX_DUPLICATE_REGENERATIONS + 2):
+        tick(now=now)
+        code.refresh_from_db()
+        pins_tried.add(code.pin)
+        if code.status == CodeStatus.FAILED:
+            break
+        WebhookEvent.objects.create(
+            provider_account=place.account, vendor_event_id=f"again-{n}", received_at=now,
+            payload={"id": f"again-{n}", "events": [{"kind": EventKind.CODE_FAILED, "device": "back",
+                                                     "code_ref": "slot-1"}]},
+        )
+        event_process(event_id=WebhookEvent.objects.get(vendor_event_id=f"again-{n}").pk, now=now)
+        now += timedelta(minutes=1)
+    code.refresh_from_db()
+    assert code.status == CodeStatus.FAILED and code.last_reason == Reason.DUPLICATE_PIN
+    assert len(pins_tried) == MAX_DUPLICATE_REGENERATIONS + 1  # the first PIN and three fresh ones
+    assert not LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED).exists()
+    assert _issue(code, IssueKind.DUPLICATE_PIN).status == IssueStatus.OPEN
