@@ -186,9 +186,16 @@ def _queue(
     if action in (CommandAction.CREATE, CommandAction.UPDATE):
         for existing in queued:
             if existing.action == CommandAction.CREATE or existing.action == action:
-                if not_before is None or (existing.not_before and existing.not_before > not_before):
-                    LockCommand.objects.filter(pk=existing.pk).update(not_before=not_before)
+                # The merged command waits for the LATER of the two times and keeps the higher attempt. A
+                # backoff (busy/423, rate limited) is the vendor's word, not the old desired state's: a new
+                # edit that cleared it went straight back into Nuki's 423 while the operation still ran and
+                # spent a retry attempt per edit, so enough edits during one operation failed the code.
+                if not_before is not None and (existing.not_before is None or existing.not_before < not_before):
                     existing.not_before = not_before
+                existing.attempt = max(existing.attempt, attempt)
+                LockCommand.objects.filter(pk=existing.pk).update(
+                    not_before=existing.not_before, attempt=existing.attempt
+                )
                 return existing
     for existing in queued:
         LockCommand.objects.filter(pk=existing.pk, state=CommandState.QUEUED).update(
