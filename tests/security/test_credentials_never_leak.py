@@ -83,6 +83,10 @@ def mock_vendors(failure: str) -> None:
 
     def callback(request: requests.PreparedRequest):
         said = echo_of(request)
+        if failure == "connection-error":  # e.g. a proxy that quotes the request in its refusal
+            raise requests.exceptions.ConnectionError(f"proxy refused: {said}")
+        if failure == "200-odd":  # a success whose body the adapter does not expect
+            return 200, {"Content-Type": "application/json"}, json.dumps({"echo": said, "results": [said]})
         if failure == "401":
             status, as_json = 401, True
         elif failure == "500-json":
@@ -367,3 +371,18 @@ def test_it_stores_credentials_only_encrypted(accounts):
         raw = "\n".join(str(value) for row in cursor.fetchall() for value in row)
     assert raw
     assert leaks(raw) == []
+
+
+@pytest.mark.parametrize("failure", ["connection-error", "200-odd"])
+@responses.activate
+def test_it_logs_and_records_no_secret_when_the_vendor_answers_strangely(caplog, world, pending, failure):
+    caplog.set_level(logging.DEBUG)
+    mock_vendors(failure)
+
+    dispatch_all(pending)
+
+    assert (
+        LockCommand.objects.filter(pk__in=[c.pk for c in pending.values()]).exclude(state="queued").exists()
+    )
+    everything = "\n".join([caplog.text, *(str(r.args) for r in caplog.records), engine_rows_text()])
+    assert leaks(everything, (*SECRETS, PIN)) == []
