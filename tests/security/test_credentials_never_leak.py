@@ -233,6 +233,38 @@ def test_it_keeps_secrets_off_the_edit_pages_when_saving_blank_or_rejected(as_al
     assert stored_secrets(account) == stored_secrets_before
 
 
+@pytest.mark.parametrize("vendor", HTTP_VENDORS)
+def test_it_keeps_secrets_off_the_add_account_pages(as_alice, world, vendor):
+    fresh = {
+        name: value.replace("SECRET", "SECRET-fresh")
+        for name, value in ACCOUNTS[vendor]["credentials"].items()
+    }
+    create = f"{provider_url('account_create')}?vendor={vendor}"
+
+    # Rejected (no name): the form comes back without the secrets just typed.
+    response = as_alice.post(create, {"vendor": vendor, "name": "", **fresh})
+    assert response.status_code == 400
+    assert leaks(body_of(response), tuple(fresh.values())) == []
+
+    response = as_alice.post(create, {"vendor": vendor, "name": "Fresh", **fresh}, follow=True)
+    assert response.redirect_chain, body_of(response)
+    assert leaks(body_of(response), tuple(fresh.values())) == []
+    account = ProviderAccount.objects.get(tenant=world.seaside, name="Fresh")
+    assert account.credentials == fresh
+    assert leaks(engine_rows_text(), tuple(fresh.values())) == []
+
+
+def test_it_keeps_secrets_off_the_django_admin(client, accounts):
+    admin = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    urls = [reverse("admin:providers_provideraccount_changelist")]
+    urls += [reverse("admin:providers_provideraccount_change", args=[a.pk]) for a in accounts.values()]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert leaks(body_of(response)) == [], url
+
+
 @pytest.mark.parametrize("failure", ["401", "500-json", "500-text"])
 @pytest.mark.parametrize("vendor", HTTP_VENDORS)
 @responses.activate
