@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
+from locks.services import activity_record
 from portal.models import Membership, Property, Role, Tenant
 
 ATTENTION_WINDOW = timedelta(hours=24)
@@ -112,10 +113,8 @@ def alerts_send(*, now: datetime) -> int:
                 lines.append(_issue_line(issue, base, tenant))
         already = Activity.objects.for_tenant(tenant).filter(verb="alert.code_late").values("access_code_id")
         for code in late_codes(tenant=tenant, now=now).exclude(pk__in=already):
-            Activity.objects.create(
-                tenant=tenant, lock_id=code.lock_id, access_code=code, booking_id=code.booking_id,
-                verb="alert.code_late", message=f"Alert mailed: code “{code.name}” is late", created_at=now,
-            )
+            activity_record(tenant_id=tenant.pk, code=code, verb="alert.code_late",
+                            message=f"Alert mailed: code “{code.name}” is late", now=now)
             lines.append(_late_line(code, base, tenant))
         count = len(lines)
         if _send(tenant, f"{count} lock problem{'s' if count != 1 else ''} need attention",
@@ -146,7 +145,7 @@ def digest_send(*, now: datetime) -> int:
             lines.append(AlertLine(f"{prop.name}: iCal feed failing — {prop.ical_last_error}",
                                    base + reverse("property_detail", args=[tenant.slug, prop.pk])))
         if _send(tenant, f"Daily digest for {tenant.name}", f"{tenant.name}: still open today.", lines):
-            Activity.objects.create(tenant=tenant, verb="alert.digest", message="Daily digest mailed",
-                                    data={"day": today, "lines": len(lines)}, created_at=now)
+            activity_record(tenant_id=tenant.pk, verb="alert.digest", message="Daily digest mailed",
+                            data={"day": today, "lines": len(lines)}, now=now)
             sent += 1
     return sent

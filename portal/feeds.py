@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from locks.models import Activity
+from locks.services import activity_record
 from portal import services as booking_services
 from portal.models import Booking, BookingSource, BookingStatus, Property
 
@@ -176,10 +176,8 @@ def feed_apply(*, prop: Property, stays: list[FeedStay], now: datetime) -> FeedR
 
 
 def _record(prop: Property, verb: str, message: str, now: datetime, **data: object) -> None:
-    Activity.objects.create(
-        tenant_id=prop.tenant_id, verb=verb, message=message[:500], data={"property_id": prop.pk, **data},
-        created_at=now,
-    )
+    activity_record(tenant_id=prop.tenant_id, verb=verb, message=message, now=now,
+                    data={"property_id": prop.pk, **data})
 
 
 def feed_import(*, prop: Property, now: datetime) -> FeedResult:

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from locks.models import Activity
+from locks.services import activity_record
 from portal.models import Membership, Property, Role, Tenant
 
 TENANT_DEFAULT_FIELDS = (
@@ -51,9 +51,7 @@ def _record(
     now: datetime,
     data: dict[str, Any] | None = None,
 ) -> None:
-    Activity.objects.create(
-        tenant=tenant, actor=actor, verb=verb, message=message[:500], data=data or {}, created_at=now
-    )
+    activity_record(tenant_id=tenant.pk, actor=actor, verb=verb, message=message, now=now, data=data)
 
 
 def set_password_url(user: AbstractBaseUser) -> str:

@@ -14,8 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from locks.models import Activity
-from locks.services import codes_sync_for_booking
+from locks.services import activity_record, codes_sync_for_booking
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
 
 UPDATABLE_FIELDS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "notes")
@@ -125,15 +124,8 @@ def booking_cancel(*, booking: Booking, actor: AbstractBaseUser | None = None, n
 def _record(
     booking: Booking, actor: AbstractBaseUser | None, now: datetime, verb: str, message: str, **data: Any
 ) -> None:
-    Activity.objects.create(
-        tenant_id=booking.tenant_id,
-        booking=booking,
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        verb=verb,
-        message=message[:500],
-        data=data,
-        created_at=now,
-    )
+    activity_record(tenant_id=booking.tenant_id, booking_id=booking.pk, actor=actor, verb=verb, message=message,
+                    now=now, data=data)
 
 
 __all__ = ["BookingStatus", "booking_cancel", "booking_create", "booking_update"]

@@ -19,7 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
-from locks.models import Activity, Lock
+from locks.models import Lock
+from locks.services import activity_record
 from portal.models import Property, Tenant
 from providers.base import ProviderError, Reason
 from providers.models import AccountStatus, ProviderAccount, Vendor
@@ -137,14 +138,8 @@ def _record(
     now: datetime,
     data: dict[str, Any] | None = None,
 ) -> None:
-    Activity.objects.create(
-        tenant_id=account.tenant_id,
-        actor=actor,
-        verb=verb,
-        message=message[:500],
-        data={"account_id": account.pk, **(data or {})},
-        created_at=now,
-    )
+    activity_record(tenant_id=account.tenant_id, actor=actor, verb=verb, message=message, now=now,
+                    data={"account_id": account.pk, **(data or {})})
 
 
 def _clean_credentials(

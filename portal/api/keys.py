@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from locks.models import Activity
+from locks.services import activity_record
 from portal.models import ApiKey, Membership, Role, Tenant
 
 KEY_SCHEME = "lsk"
@@ -58,14 +58,9 @@ def api_key_create(
         created_by=created_by,
         owner_membership=owner_membership,
     )
-    Activity.objects.create(
-        tenant=tenant,
-        actor=created_by,
-        verb="api_key.created",
-        message=f"API key “{api_key.name}” ({prefix}…, {role}) created",
-        data={"api_key_id": api_key.pk},
-        created_at=now,
-    )
+    activity_record(tenant_id=tenant.pk, actor=created_by, verb="api_key.created",
+                    message=f"API key “{api_key.name}” ({prefix}…, {role}) created",
+                    data={"api_key_id": api_key.pk}, now=now)
     return api_key, raw_key
 
 
@@ -73,14 +68,9 @@ def api_key_create(
 def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser | None, now: datetime) -> ApiKey:
     # Conditional update: revoking twice keeps the first time and writes one Activity row.
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
-        Activity.objects.create(
-            tenant_id=api_key.tenant_id,
-            actor=actor,
-            verb="api_key.revoked",
-            message=f"API key “{api_key.name}” ({api_key.prefix}…) revoked",
-            data={"api_key_id": api_key.pk},
-            created_at=now,
-        )
+        activity_record(tenant_id=api_key.tenant_id, actor=actor, verb="api_key.revoked",
+                        message=f"API key “{api_key.name}” ({api_key.prefix}…) revoked",
+                        data={"api_key_id": api_key.pk}, now=now)
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
