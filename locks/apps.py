@@ -1,38 +1,32 @@
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-# (task, minutes); created at migrate time, idempotently (DESIGN §6).
-SCHEDULES: tuple[tuple[str, int], ...] = (
-    ("locks.tasks.tick", 1),
-    ("locks.tasks.sweep", 1),
-    ("locks.tasks.reconcile_due", 5),
-    ("locks.tasks.health", 10),
-    ("portal.tasks.import_feeds", 15),
+# Every background schedule of the project, in one table (DESIGN §6), created at migrate time, idempotently:
+# (task, schedule type, minutes). Schedule types are django-q2's: "I" every N minutes, "D" daily.
+SCHEDULES: tuple[tuple[str, str, int | None], ...] = (
+    ("locks.tasks.tick", "I", 1),
+    ("locks.tasks.sweep", "I", 1),
+    ("locks.tasks.reconcile_due", "I", 5),
+    ("locks.tasks.health", "I", 10),
+    ("portal.tasks.import_feeds", "I", 15),
+    ("portal.tasks.send_alerts", "I", 5),
+    ("portal.tasks.send_daily_digest", "D", None),
+    # Simulated vendor clouds catch up with the wall clock.
+    ("providers.simulator_tasks.advance_all", "I", 1),
 )
-
-
-def _importable(dotted: str) -> bool:
-    module_name, name = dotted.rsplit(".", 1)
-    try:
-        return callable(getattr(importlib.import_module(module_name), name, None))
-    except ImportError:
-        return False
 
 
 def ensure_schedules(**kwargs: Any) -> None:
     from django_q.models import Schedule
 
-    for func, minutes in SCHEDULES:
-        if not _importable(func):
-            continue  # e.g. portal.tasks.import_feeds before the feeds work lands
+    for func, schedule_type, minutes in SCHEDULES:
         Schedule.objects.update_or_create(
             name=func,
-            defaults={"func": func, "schedule_type": Schedule.MINUTES, "minutes": minutes, "repeats": -1},
+            defaults={"func": func, "schedule_type": schedule_type, "minutes": minutes, "repeats": -1},
         )
 
 

@@ -1,9 +1,11 @@
-"""Per-lock command dispatch (DESIGN §4 "Commands, one at a time per lock").
+"""Per-lock command dispatch (DESIGN §4 "Commands, one at a time per lock"): the only door for vendor
+writes and lock reads.
 
-Each lock has a FIFO of queued commands and at most one `sent`. Claiming is a compare-and-swap update
-guarded by the partial unique index `command_one_in_flight_per_lock`, with `SKIP LOCKED` on PostgreSQL
-so many workers can dispatch at once. The vendor is called outside any transaction: a slow vendor must
-not hold row locks, and a crash after the claim leaves a `sent` command that the sweeper resolves.
+Each lock has a queue of commands and at most one `sent`. Claiming is a compare-and-swap update guarded
+by the partial unique index `command_one_in_flight_per_lock`, with `SKIP LOCKED` on PostgreSQL so many
+workers can dispatch at once. The vendor is called outside any transaction: a slow vendor must not hold
+row locks, and a crash after the claim leaves a `sent` command that the sweeper resolves. Lock-wide work
+(read the codes, reload them, delete all, remove one foreign code) waits its turn like the rest.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Q
 
-from locks import services
-from locks.models import CommandAction, CommandState, Lock, LockCommand
-from providers.base import Outcome, Progress, ProviderError, Reason, Receipt
+from locks import pins
+from locks.commands import command_acknowledge, command_claim, command_complete, command_fail
+from locks.conf import engine
+from locks.models import CommandAction, CommandState, LockCommand
+from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile
+from providers.base import Outcome, Progress, Provider, ProviderError, Reason, Receipt
+from providers.registry import get_provider
 
 logger = logging.getLogger(__name__)
-
-MAX_COMMANDS_PER_RUN = 50  # a lock with a long queue yields to the others; the next run continues
 
 
 def _claim_next(*, lock_id: int, now: datetime) -> LockCommand | None:
@@ -35,19 +39,17 @@ def _claim_next(*, lock_id: int, now: datetime) -> LockCommand | None:
         if connection.features.has_select_for_update_skip_locked:
             ready = ready.select_for_update(skip_locked=True)
         command = ready.first()
-        if command is None or not services.command_claim(command=command, now=now):
+        if command is None or not command_claim(command=command, now=now):
             return None
     return command
 
 
-def _call_vendor(command: LockCommand) -> Receipt:
-    from providers.registry import get_provider
-
-    lock = command.lock
-    provider = get_provider(lock.provider_account)
-    code = command.access_code
+def _call_vendor(provider: Provider, command: LockCommand) -> Receipt:
+    lock, code = command.lock, command.access_code
     if command.action == CommandAction.RELOAD_CODES:
         return provider.reload_codes(lock)
+    if command.action == CommandAction.REMOVE_CODE:
+        return provider.delete_observed_code(lock, command.target_ref)
     if code is None:
         raise ProviderError(Reason.UNSUPPORTED, f"{command.action} needs an access code")
     calls = {
@@ -57,13 +59,11 @@ def _call_vendor(command: LockCommand) -> Receipt:
     }
     if command.action not in calls:
         raise ProviderError(Reason.UNSUPPORTED, f"cannot dispatch {command.action}")
-    return calls[command.action](lock, code)
+    return calls[CommandAction(command.action)](lock, code)
 
 
 def pin_problem(command: LockCommand) -> tuple[str, str] | None:
     """(reason, detail) when the PIN about to be sent cannot go on the lock: caught here, not by the lock."""
-    from locks import pins
-
     code = command.access_code
     if code is None or not code.pin or command.action not in (CommandAction.CREATE, CommandAction.UPDATE):
         return None
@@ -78,42 +78,79 @@ def pin_problem(command: LockCommand) -> tuple[str, str] | None:
     return None
 
 
+def _read(provider: Provider, command: LockCommand, *, now: datetime) -> None:
+    """READ_CODES and DELETE_ALL: read what the lock holds, then act on it (both answer at once)."""
+    lock = command.lock
+    try:
+        observed = provider.read_codes(lock)
+    except ProviderError as exc:
+        command_fail(command=command, reason=exc.reason, detail=exc.vendor_detail, now=now)
+        return
+    if command.action == CommandAction.READ_CODES:
+        report = lock_apply_reading(lock=lock, observed=observed, now=now, command=command)
+        detail = "cannot be read" if not report.readable else f"{len(report.matched)} matched"
+    else:
+        # A lock that cannot be read is cleared of what we know we put there.
+        refs = ([item.vendor_code_ref for item in observed if item.vendor_code_ref] if observed is not None
+                else list(lock.access_codes.exclude(vendor_code_ref="").values_list("vendor_code_ref", flat=True)))
+        lock_clear(lock=lock, refs=refs, now=now, command=command)
+        detail = f"{len(refs)} code(s) to delete"
+    command_complete(command=command, outcome=Outcome(Progress.DONE, detail=detail), now=now, source="response")
+
+
 def send_command(*, command: LockCommand, now: datetime) -> None:
     """Send one claimed command and record what the vendor answered."""
     command = LockCommand.objects.select_related("lock__provider_account", "access_code__lock").get(pk=command.pk)
+    provider = get_provider(command.lock.provider_account)
+    if command.action in (CommandAction.READ_CODES, CommandAction.DELETE_ALL):
+        _read(provider, command, now=now)
+        return
     problem = pin_problem(command)
     if problem is not None:
-        services.command_fail(command=command, reason=problem[0], detail=problem[1], now=now)
+        command_fail(command=command, reason=problem[0], detail=problem[1], now=now)
         return
     try:
-        receipt = _call_vendor(command)
+        receipt = _call_vendor(provider, command)
     except ProviderError as exc:
-        services.command_fail(
+        if command.action == CommandAction.RELOAD_CODES and exc.reason == Reason.UNSUPPORTED:
+            # This lock cannot be asked to report again: reading it is the closest thing.
+            _read_instead(provider, command, now=now)
+            return
+        command_fail(
             command=command, reason=exc.reason, detail=exc.vendor_detail, retry_after=exc.retry_after,
             clash_code_ref=exc.clash_code_ref, now=now,
         )
         return
     except Exception as exc:  # an adapter bug must not leave the lock stuck with a command in flight
         logger.exception("provider call failed for command %s", command.pk)
-        services.command_fail(command=command, reason=Reason.VENDOR_ERROR, detail=repr(exc)[:500], now=now)
+        command_fail(command=command, reason=Reason.VENDOR_ERROR, detail=repr(exc)[:500], now=now)
         return
-    services.command_acknowledge(
+    command_acknowledge(
         command=command, vendor_ref=receipt.vendor_ref, vendor_code_ref=receipt.vendor_code_ref,
         pin=receipt.pin, summary=receipt.request_summary, now=now,
     )
+    if command.action == CommandAction.RELOAD_CODES:
+        # The lock reports its codes again (events, or a later read): read it at the next due run.
+        lock_request_reconcile(lock=command.lock, now=now)
+        receipt = Receipt(progress=Progress.DONE, detail=receipt.detail)
     if receipt.progress == Progress.DONE:
         outcome = Outcome(Progress.DONE, vendor_code_ref=receipt.vendor_code_ref, detail=receipt.detail)
-        services.command_complete(command=command, outcome=outcome, now=now, source="response")
+        command_complete(command=command, outcome=outcome, now=now, source="response")
     elif receipt.progress == Progress.FAILED:
         outcome = Outcome(Progress.FAILED, reason=Reason.VENDOR_ERROR, detail=receipt.detail)
-        services.command_complete(command=command, outcome=outcome, now=now, source="response")
+        command_complete(command=command, outcome=outcome, now=now, source="response")
+
+
+def _read_instead(provider: Provider, command: LockCommand, *, now: datetime) -> None:
+    command.action = CommandAction.READ_CODES  # in memory only: the row stays what staff asked for
+    _read(provider, command, now=now)
 
 
 def dispatch_lock(*, lock_id: int, now: datetime) -> int:
     """Send this lock's ready commands in order, one at a time, until one is left pending. Returns how
     many commands were sent. Safe to run concurrently: a dispatcher that loses a claim just stops."""
     sent = 0
-    for _ in range(MAX_COMMANDS_PER_RUN):
+    for _ in range(engine().MAX_COMMANDS_PER_RUN):
         command = _claim_next(lock_id=lock_id, now=now)
         if command is None:
             break
@@ -135,6 +172,3 @@ def locks_with_ready_commands(*, now: datetime) -> list[int]:
         .values_list("lock_id", flat=True)
         .distinct()
     )
-
-
-__all__ = ["Lock", "dispatch_lock", "locks_with_ready_commands", "send_command"]

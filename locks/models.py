@@ -146,6 +146,8 @@ class CommandAction(models.TextChoices):
     DELETE = "delete", "Delete"
     READ_CODES = "read_codes", "Read codes"
     RELOAD_CODES = "reload_codes", "Reload codes"
+    DELETE_ALL = "delete_all", "Delete all codes"
+    REMOVE_CODE = "remove_code", "Remove a code"
 
 
 class CommandState(models.TextChoices):
@@ -169,6 +171,8 @@ class LockCommand(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     not_before = models.DateTimeField(null=True, blank=True)
     vendor_ref = models.CharField(max_length=200, blank=True)
+    # Lock-wide work on one code the lock holds that is not (or no longer) one of ours: its vendor ref.
+    target_ref = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=40, blank=True)

@@ -381,20 +381,6 @@ def name_length_limits(requirements: Mapping[str, Any]) -> tuple[int, int | None
     return int(low or 0), (int(high) if high else None)
 
 
-def validate_name(name: str, requirements: Mapping[str, Any], *, taken: Iterable[str] = ()) -> list[str]:
-    """Reasons `name` cannot be the code's name on the lock; `taken` are the names of its other codes
-    (only checked when the lock has `name_must_be_unique`)."""
-    low, high = name_length_limits(requirements)
-    errors: list[str] = []
-    if len(name) < low:
-        errors.append(f"The name must be at least {low} characters long on this lock.")
-    if high is not None and len(name) > high:
-        errors.append(f"The name can be at most {high} characters long on this lock.")
-    if "name_must_be_unique" in _constraint_names(requirements) and name in set(taken):
-        errors.append("Another code on this lock already has this name.")
-    return errors
-
-
 def fit_name(name: str, requirements: Mapping[str, Any]) -> str:
     """`name` made to fit the lock: whitespace collapsed, cut to the maximum, padded with '-' to the
     minimum ("Code" when nothing is left)."""

@@ -1,25 +1,48 @@
-"""Reconciliation (DESIGN §4): read what the vendor reports on a lock and repair the difference.
+"""Reconciliation (DESIGN §4): what a lock reports, held against what it should hold.
 
+Reads go through the lock's queue like every other piece of lock work (`lock_queue_read`), so a read never
+races a write on the lock; the dispatcher performs the read and hands what it saw to `lock_apply_reading`:
 missing while it should be there → re-push; on the lock but not ours → `unmanaged_code` issue (adopt or
 remove); PIN differs → `desync` issue; matching → verified by read-back. Codes with a command queued or
-in flight are left alone: their outcome is still coming.
+in flight are left alone: their outcome is still coming. `lock_clear` is the second half of "delete all
+and reprogram": every code the lock reported is removed through the queue, then every live code is
+programmed again behind those removals.
+
+This module sits below the dispatcher (it never calls a vendor), which is why it is not beside the tick
+and the sweeper.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
 
-from locks import services
-from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, IssueKind, Lock, Verification
+from locks.activity import activity_record
+from locks.commands import command_queue_lock_wide, commands_cancel_queued
+from locks.conf import engine
+from locks.issues import issue_open, issues_resolve
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandAction,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    Lock,
+    LockCommand,
+    LockIssue,
+    Verification,
+)
+from locks.planning import code_requeue_create, lock_reprogram
 from portal.encryption import encrypt_str
-from providers.base import ObservedCode, Outcome, Progress, ProviderError
+from providers.base import ObservedCode
 
-RECONCILE_EVERY = timedelta(hours=6)
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 
 @dataclass
@@ -31,50 +54,76 @@ class ReconcileReport:
     unmanaged: list[str] = field(default_factory=list)
 
 
+def lock_request_reconcile(
+    *, lock: Lock, now: datetime, actor: AbstractBaseUser | AnonymousUser | None = None
+) -> None:
+    """Something suggests the lock changed (an external edit, a reload): read it at the next due run."""
+    Lock.objects.filter(pk=lock.pk).update(reconcile_requested=True)
+    lock.reconcile_requested = True
+    activity_record(tenant_id=lock.tenant_id, verb="lock.reconcile_requested",
+                    message=f"Reconciliation of {lock.name} requested", now=now, lock_id=lock.pk, actor=actor)
+
+
+def lock_queue_read(
+    *, lock: Lock, now: datetime, actor: AbstractBaseUser | AnonymousUser | None = None
+) -> LockCommand:
+    """Queue a read of the lock's codes (one waiting read serves everyone who asks)."""
+    return command_queue_lock_wide(lock, CommandAction.READ_CODES, now=now, actor=actor)
+
+
+def locks_due_for_reconcile(*, now: datetime) -> list[int]:
+    old = now - engine().reconcile_every
+    reading = LockCommand.objects.filter(
+        action=CommandAction.READ_CODES, state__in=[CommandState.QUEUED, CommandState.SENT]
+    ).values("lock_id")
+    return list(
+        Lock.objects.filter(Q(reconcile_requested=True) | Q(last_reconciled_at__isnull=True)
+                            | Q(last_reconciled_at__lt=old))
+        .exclude(pk__in=reading)
+        .order_by("last_reconciled_at").values_list("pk", flat=True)
+    )
+
+
 def _should_be_on_lock(code: AccessCode) -> bool:
     return code.status == CodeStatus.SET or (code.status == CodeStatus.UNSET and code.is_scheduled_on_device)
 
 
-def lock_reconcile(*, lock: Lock, now: datetime, actor: AbstractBaseUser | None = None) -> ReconcileReport:
-    from providers.registry import get_provider
-
+@transaction.atomic
+def lock_apply_reading(
+    *, lock: Lock, observed: list[ObservedCode] | None, now: datetime,
+    command: LockCommand | None = None,
+) -> ReconcileReport:
+    """The lock reported `observed` (None: it cannot be read): repair the difference and record it."""
     report = ReconcileReport()
-    try:
-        observed = get_provider(lock.provider_account).read_codes(lock)
-    except ProviderError as exc:
-        services.activity_record(tenant_id=lock.tenant_id, verb="lock.reconcile_failed",
-                                 message=f"Could not read codes on {lock.name}: {exc}", now=now, lock_id=lock.pk,
-                                 actor=actor)
-        return ReconcileReport(readable=False)
-    with transaction.atomic():
-        if observed is None:
-            report.readable = False
-        else:
-            _diff(lock, observed, now=now, report=report)
-        Lock.objects.filter(pk=lock.pk).update(last_reconciled_at=now, reconcile_requested=False)
-        lock.last_reconciled_at, lock.reconcile_requested = now, False
-        services.activity_record(
-            tenant_id=lock.tenant_id, verb="lock.reconciled",
-            message=(f"Reconciled {lock.name}: {len(report.matched)} matched, {len(report.repushed)} re-pushed, "
-                     f"{len(report.desynced)} differ, {len(report.unmanaged)} unmanaged")
-            if report.readable else f"{lock.name} cannot report its codes; relying on vendor acknowledgements",
-            now=now, lock_id=lock.pk, actor=actor,
-            data={"matched": report.matched, "repushed": report.repushed, "desynced": report.desynced,
-                  "unmanaged": report.unmanaged, "readable": report.readable},
-        )
+    if observed is None:
+        report.readable = False
+    else:
+        _diff(lock, observed, now=now, report=report, reading=command)
+    Lock.objects.filter(pk=lock.pk).update(last_reconciled_at=now, reconcile_requested=False)
+    lock.last_reconciled_at, lock.reconcile_requested = now, False
+    activity_record(
+        tenant_id=lock.tenant_id, verb="lock.reconciled", command=command,
+        message=(f"Reconciled {lock.name}: {len(report.matched)} matched, {len(report.repushed)} re-pushed, "
+                 f"{len(report.desynced)} differ, {len(report.unmanaged)} unmanaged")
+        if report.readable else f"{lock.name} cannot report its codes; relying on vendor acknowledgements",
+        now=now, lock_id=lock.pk,
+        data={"matched": report.matched, "repushed": report.repushed, "desynced": report.desynced,
+              "unmanaged": report.unmanaged, "readable": report.readable},
+    )
     return report
 
 
-def _diff(lock: Lock, observed: list[ObservedCode], *, now: datetime, report: ReconcileReport) -> None:
+def _diff(
+    lock: Lock, observed: list[ObservedCode], *, now: datetime, report: ReconcileReport, reading: LockCommand | None
+) -> None:
     by_ref = {item.vendor_code_ref: item for item in observed if item.vendor_code_ref}
     ours = list(AccessCode.objects.select_related("lock", "tenant").filter(lock=lock).exclude(
         status=CodeStatus.REMOVED))
-    busy = set(
-        lock.commands.filter(state__in=[CommandState.QUEUED, CommandState.SENT]).values_list(
-            "access_code_id", flat=True)
-    )
+    pending = lock.commands.filter(state__in=[CommandState.QUEUED, CommandState.SENT])
+    if reading is not None:
+        pending = pending.exclude(pk=reading.pk)
+    busy = set(pending.values_list("access_code_id", flat=True))
     claimed_refs = {code.vendor_code_ref for code in ours if code.vendor_code_ref}
-    _complete_in_flight(lock, by_ref, now=now, report=report)
     for code in ours:
         if code.pk in busy or not _should_be_on_lock(code):
             continue
@@ -85,23 +134,26 @@ def _diff(lock: Lock, observed: list[ObservedCode], *, now: datetime, report: Re
             _repush(code, now=now)
             report.repushed.append(code.pk)
         elif seen.pin is not None and code.pin and seen.pin != code.pin:
-            services.issue_open(lock=lock, code=code, kind=IssueKind.DESYNC, now=now,
-                                detail="The PIN on the lock differs from the one we set.",
-                                data={"vendor_code_ref": seen.vendor_code_ref})
+            issue_open(lock=lock, code=code, kind=IssueKind.DESYNC, now=now,
+                       detail="The PIN on the lock differs from the one we set.",
+                       data={"vendor_code_ref": seen.vendor_code_ref})
             report.desynced.append(code.pk)
         else:
             verification = Verification.READ_BACK if seen.pin is not None else Verification.VENDOR_ACK
             AccessCode.objects.filter(pk=code.pk).update(verification=verification,
                                                          vendor_code_ref=seen.vendor_code_ref)
-            services.issues_resolve(lock=lock, code=code, kinds=[IssueKind.DESYNC], now=now, why="read back matches")
+            issues_resolve(lock=lock, code=code, kinds=[IssueKind.DESYNC], now=now, why="read back matches")
             report.matched.append(code.pk)
-    live_refs = {code.vendor_code_ref for code in ours if code.status != CodeStatus.REMOVED and code.vendor_code_ref}
-    foreign = [item for item in observed if item.vendor_code_ref not in live_refs and item.status != "removing"]
+    live_refs = {code.vendor_code_ref for code in ours if code.vendor_code_ref}
+    removing_refs = set(pending.filter(action=CommandAction.REMOVE_CODE).values_list("target_ref", flat=True))
+    foreign = [item for item in observed
+               if item.vendor_code_ref not in live_refs and item.vendor_code_ref not in removing_refs
+               and item.status != "removing"]
     foreign = [item for item in foreign if not any(c.pin and item.pin == c.pin and not c.vendor_code_ref
                                                    for c in ours)]
     if foreign:
         report.unmanaged = [item.vendor_code_ref for item in foreign]
-        services.issue_open(
+        issue_open(
             lock=lock, code=None, kind=IssueKind.UNMANAGED_CODE, now=now,
             detail=f"{len(foreign)} code(s) on the lock are not managed by Lockstep: "
             + ", ".join(item.name or item.vendor_code_ref for item in foreign),
@@ -111,44 +163,40 @@ def _diff(lock: Lock, observed: list[ObservedCode], *, now: datetime, report: Re
                             for item in foreign]},
         )
     else:
-        services.issues_resolve(lock=lock, code=None, kinds=[IssueKind.UNMANAGED_CODE], now=now,
-                                why="no foreign codes")
-
-
-def _complete_in_flight(
-    lock: Lock, by_ref: dict[str, ObservedCode], *, now: datetime, report: ReconcileReport
-) -> None:
-    """A read-back is an outcome too: it settles the in-flight command when it proves the result (the PIN
-    read back for a create/update, the slot gone for a delete)."""
-    command = lock.commands.select_related("access_code__lock").filter(state=CommandState.SENT).first()
-    if command is None or command.access_code is None or not command.access_code.vendor_code_ref:
-        return
-    code = command.access_code
-    seen = by_ref.get(code.vendor_code_ref)
-    if command.action == CommandAction.DELETE:
-        proven = seen is None
-    else:
-        proven = seen is not None and seen.pin is not None and seen.pin == code.pin
-    if proven and services.command_complete(
-        command=command, outcome=Outcome(Progress.DONE, vendor_code_ref=code.vendor_code_ref), now=now,
-        source="reconcile",
-    ):
-        report.matched.append(code.pk)
+        issues_resolve(lock=lock, code=None, kinds=[IssueKind.UNMANAGED_CODE], now=now, why="no foreign codes")
 
 
 def _repush(code: AccessCode, *, now: datetime) -> None:
     """The code should be on the lock and is not: program it again from scratch."""
-    services.activity_record(tenant_id=code.tenant_id, verb="code.missing",
-                             message=f"{code.name!r} is missing on the lock; programming it again", now=now, code=code)
+    activity_record(tenant_id=code.tenant_id, verb="code.missing",
+                    message=f"{code.name!r} is missing on the lock; programming it again", now=now, code=code)
     AccessCode.objects.filter(pk=code.pk).update(vendor_code_ref="", is_scheduled_on_device=False,
                                                  verification=Verification.NONE)
     code.vendor_code_ref, code.is_scheduled_on_device = "", False
-    services.code_requeue_create(code=code, now=now, note="missing on the lock")
+    code_requeue_create(code=code, now=now, note="missing on the lock")
 
 
-def locks_due_for_reconcile(*, now: datetime) -> list[int]:
-    old = now - RECONCILE_EVERY
-    return list(
-        Lock.objects.filter(Q(reconcile_requested=True) | Q(last_reconciled_at__isnull=True)
-                            | Q(last_reconciled_at__lt=old)).order_by("last_reconciled_at").values_list("pk", flat=True)
+@transaction.atomic
+def lock_clear(*, lock: Lock, refs: list[str], now: datetime, command: LockCommand | None = None) -> int:
+    """Delete all and reprogram, once the lock has said what it holds (`refs`): queue the removal of each,
+    then every live code again behind them, one command at a time like everything else."""
+    # Creates and updates queued now would only be sent again; deletes of ended codes must still happen.
+    commands_cancel_queued(lock=lock, now=now, actions=(CommandAction.CREATE, CommandAction.UPDATE))
+    being_deleted = set(
+        AccessCode.objects.filter(lock=lock, status=CodeStatus.REMOVING).exclude(vendor_code_ref="")
+        .values_list("vendor_code_ref", flat=True)
     )
+    refs = [ref for ref in refs if ref not in being_deleted]
+    for ref in refs:
+        command_queue_lock_wide(lock, CommandAction.REMOVE_CODE, now=now, target_ref=ref)
+    requeued = lock_reprogram(lock=lock, now=now)
+    activity_record(
+        tenant_id=lock.tenant_id, verb="lock.delete_all", command=command, now=now, lock_id=lock.pk,
+        message=f"Clearing {lock.name}: {len(refs)} code(s) to delete, then {requeued} to program again",
+        data={"refs": refs, "requeued": requeued},
+    )
+    issues_resolve(lock=lock, code=None, kinds=[IssueKind.DESYNC, IssueKind.UNMANAGED_CODE], now=now,
+                   why="lock cleared")
+    for issue in LockIssue.objects.filter(lock=lock, status=IssueStatus.OPEN, kind=IssueKind.DESYNC):
+        issues_resolve(lock=lock, code=issue.access_code, kinds=[IssueKind.DESYNC], now=now, why="lock cleared")
+    return requeued

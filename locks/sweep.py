@@ -9,12 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from locks import services
+from locks.activity import activity_record
+from locks.commands import command_complete, command_time_out
+from locks.conf import engine
 from locks.dispatch import dispatch_lock
-from locks.models import CommandState, LockCommand
+from locks.models import CommandAction, CommandState, LockCommand
 from providers.base import ProviderError
+from providers.registry import get_provider
 
-BATCH = 200
+# Work the dispatcher finishes while it holds the claim: left `sent`, its worker died; nothing to ask.
+ANSWERED_IN_PLACE = (CommandAction.READ_CODES, CommandAction.DELETE_ALL)
 
 
 @dataclass
@@ -26,18 +30,25 @@ class SweepReport:
 
 def sweep(*, now: datetime) -> SweepReport:
     report = SweepReport()
-    stale_before = now - timedelta(minutes=services.engine_setting("SWEEP_STALE_MINUTES"))
-    hard_before = now - timedelta(minutes=services.engine_setting("SWEEP_HARD_LIMIT_MINUTES"))
+    settings = engine()
+    stale_before = now - timedelta(minutes=settings.SWEEP_STALE_MINUTES)
+    hard_before = now - timedelta(minutes=settings.SWEEP_HARD_LIMIT_MINUTES)
     stale = (
         LockCommand.objects.select_related("lock__provider_account", "access_code__lock")
         .filter(state=CommandState.SENT, sent_at__lt=stale_before)
-        .order_by("sent_at")[:BATCH]
+        .order_by("sent_at")[:settings.SWEEP_BATCH]
     )
     for command in stale:
+        if command.action in ANSWERED_IN_PLACE:
+            report.timed_out += command_time_out(command=command, now=now,
+                                                 detail="interrupted before it finished; ask again if needed")
+            dispatch_lock(lock_id=command.lock_id, now=now)
+            continue
         report.polled += 1
         unresolved = command_poll(command=command, now=now)
         report.completed += not unresolved
-        if unresolved and command.sent_at < hard_before and services.command_time_out(command=command, now=now):
+        sent_at = command.sent_at or now
+        if unresolved and sent_at < hard_before and command_time_out(command=command, now=now):
             report.timed_out += 1
         dispatch_lock(lock_id=command.lock_id, now=now)
     return report
@@ -46,14 +57,12 @@ def sweep(*, now: datetime) -> SweepReport:
 def command_poll(*, command: LockCommand, now: datetime) -> bool:
     """Ask the vendor about a command in flight and complete it if the answer is final. True when it is
     still unresolved afterwards."""
-    from providers.registry import get_provider
-
     try:
         outcome = get_provider(command.lock.provider_account).command_status(command.lock, command)
     except ProviderError as exc:
-        services.activity_record(
+        activity_record(
             tenant_id=command.tenant_id, verb="command.poll_failed", message=f"Status poll failed: {exc}",
             now=now, command=command, code=command.access_code,
         )
         return True
-    return not services.command_complete(command=command, outcome=outcome, now=now, source="sweep")
+    return not command_complete(command=command, outcome=outcome, now=now, source="sweep")

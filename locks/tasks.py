@@ -3,12 +3,14 @@ A broker may deliver twice; every service here is idempotent."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
-from locks import dispatch, reconcile, services
+from locks import dispatch, fleet, outcomes, reconcile
 from locks import sweep as sweeper
 from locks import tick as ticker
 from locks.models import Lock
+from providers.models import ProviderAccount
 
 
 def _enqueue(func: str, *args: object) -> None:
@@ -32,23 +34,22 @@ def dispatch_lock(lock_id: int) -> int:
     return dispatch.dispatch_lock(lock_id=lock_id, now=timezone.now())
 
 
-def reconcile_lock(lock_id: int) -> None:
-    lock = Lock.objects.select_related("provider_account").filter(pk=lock_id).first()
-    if lock is not None:
-        reconcile.lock_reconcile(lock=lock, now=timezone.now())
-
-
 def reconcile_due() -> int:
-    lock_ids = reconcile.locks_due_for_reconcile(now=timezone.now())
-    for lock_id in lock_ids:
-        _enqueue("locks.tasks.reconcile_lock", lock_id)
+    """Queue a read on every lock due for reconciliation; the dispatcher reads and repairs."""
+    now = timezone.now()
+    lock_ids = reconcile.locks_due_for_reconcile(now=now)
+    for lock in Lock.objects.filter(pk__in=lock_ids):
+        with transaction.atomic():
+            reconcile.lock_queue_read(lock=lock, now=now)
     return len(lock_ids)
 
 
 def health() -> int:
-    from providers.models import ProviderAccount
-
     accounts = ProviderAccount.objects.filter(locks__isnull=False).distinct()
     for account in accounts:
-        services.account_check_health(account=account, now=timezone.now())
+        fleet.account_check_health(account=account, now=timezone.now())
     return len(accounts)
+
+
+def process_event(event_id: int) -> str:
+    return outcomes.event_process(event_id=event_id, now=timezone.now())

@@ -18,13 +18,12 @@ from django.core.mail import send_mail
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
+from locks.activity import activity_record
+from locks.conf import engine
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
-from locks.services import activity_record
+from locks.selectors import codes_not_on_lock
 from portal.models import Membership, Property, Role, Tenant
 
-ATTENTION_WINDOW = timedelta(hours=24)
-# A code still not on the lock this long after its programming time is late.
-LATE_AFTER = timedelta(minutes=15)
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
 
 
@@ -46,7 +45,7 @@ def recipients(*, tenant: Tenant) -> list[str]:
 
 def _soon(now: datetime) -> Q:
     """Codes that start within the attention window and have not ended."""
-    return Q(starts_at__lte=now + ATTENTION_WINDOW) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    return Q(starts_at__lte=now + engine().attention_window) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
 
 
 def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
@@ -63,10 +62,11 @@ def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
 
 
 def late_codes(*, tenant: Tenant, now: datetime) -> QuerySet[AccessCode]:
-    not_on_lock = Q(status=CodeStatus.SETTING) | Q(status=CodeStatus.UNSET, is_scheduled_on_device=False)
+    """The attention rule's codes (locks.selectors) whose programming time is well past."""
+    late_after = timedelta(minutes=engine().LATE_ALERT_MINUTES)
     return (
-        AccessCode.objects.for_tenant(tenant)
-        .filter(_soon(now), not_on_lock, program_at__lte=now - LATE_AFTER)
+        codes_not_on_lock(AccessCode.objects.for_tenant(tenant), now=now)
+        .filter(program_at__lte=now - late_after)
         .select_related("lock", "booking")
         .order_by("starts_at", "pk")
     )

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from locks.services import activity_record
+from locks.activity import activity_record
 from portal import services as booking_services
 from portal.models import Booking, BookingSource, BookingStatus, Property
 

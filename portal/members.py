@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from locks.services import activity_record
+from locks.activity import activity_record
 from portal.models import Membership, Property, Role, Tenant
 
 TENANT_DEFAULT_FIELDS = (

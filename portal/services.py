@@ -1,6 +1,6 @@
 """Booking services: every write to a booking goes through here (pages, API, feeds, CSV, seed).
 
-Each one keeps the booking's AccessCodes in step (locks.services.codes_sync_for_booking) in the same
+Each one keeps the booking's AccessCodes in step (locks.planning.codes_sync_for_booking) in the same
 transaction, and the engine enqueues a dispatch on commit, so a code that is due goes out in seconds.
 """
 
@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from locks.services import activity_record, codes_sync_for_booking
+from locks.activity import activity_record
+from locks.planning import codes_sync_for_booking
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
 
 UPDATABLE_FIELDS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "notes")

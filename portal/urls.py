@@ -30,8 +30,8 @@ tenant_patterns = [
     path("settings/defaults/", settings_views.tenant_defaults, name="settings_defaults"),
     path("settings/api-keys/", api_key_views.api_key_list, name="api_key_list"),
     path("settings/api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke_view, name="api_key_revoke"),
-    path("", include("locks.urls")),
-    path("providers/", include("providers.urls")),
+    path("", include("portal.lock_urls")),
+    path("providers/", include("portal.account_urls")),
 ]
 
 urlpatterns = [

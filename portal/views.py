@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from locks.conf import engine
 from locks.models import (
     AccessCode,
     Activity,
@@ -25,15 +26,14 @@ from locks.models import (
     LockIssue,
 )
 from locks.selectors import attention_queue
-from locks.timeline import Bar, Row, timeline_svg
 from portal import services
 from portal.forms import BookingForm, add_service_errors
 from portal.models import Booking, BookingStatus, Membership, Role
 from portal.permissions import editor_required, visible_properties
 from portal.templatetags.lockstep import in_motion
 from portal.tenancy import get_for_tenant
+from portal.timeline import Bar, Row, timeline_svg
 
-LOW_BATTERY = 0.2
 BOOKING_PAGE_SIZE = 50
 
 # Tab name → (label, filter builder over "now").
@@ -144,7 +144,7 @@ def property_detail(request: HttpRequest, property_id: int) -> HttpResponse:
         "locks": locks,
         "bookings": bookings,
         "timeline": timeline_svg(rows=[stays, *rows], now=now, tz_name=prop.timezone),
-        "low_battery": LOW_BATTERY,
+        "low_battery": engine().LOW_BATTERY_LEVEL,
     }
     return render(request, "portal/property_detail.html", context)
 

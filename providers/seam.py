@@ -515,10 +515,10 @@ class SeamProvider(Provider):
         return replace(outcome, detail=redact(outcome.detail, (pin,)))
 
     def _command_outcome(self, command: LockCommand) -> Outcome:
-        is_delete = command.action in ("delete",)
-        if command.action not in ("create", "update", "delete"):
+        is_delete = command.action in ("delete", "remove_code")
+        if command.action not in ("create", "update", "delete", "remove_code"):
             return Outcome(progress=Progress.DONE, detail="Seam answers reads synchronously")
-        access_code_id = (command.access_code.vendor_code_ref if command.access_code_id else "") or str(
+        access_code_id = (command.access_code.vendor_code_ref if command.access_code_id else command.target_ref) or str(
             (command.request_summary or {}).get("access_code_id") or ""
         )
         if command.vendor_ref:

@@ -18,7 +18,7 @@ the embedded default for the demo and for `manage.py simulate`.
 **Time.** The simulator never reads a clock of its own to finish work: operations are stamped with
 `timezone.now()` when the engine calls (under `manage.py simulate` that is the virtual clock) and complete
 when `simulator_advance(account=…, now=…)` is called with a `now` at or past their due time. Completions,
-and the lock's own schedule changes, are delivered as webhooks through `providers.services.webhook_ingest`,
+and the lock's own schedule changes, are delivered as webhooks through `providers.webhooks.webhook_ingest`,
 the same path real vendors use.
 
 **Faults** (knobs, probabilities 0–1 except `latency` in seconds; from the device's `faults`, else the
@@ -556,7 +556,7 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
 
 def simulator_deliver(*, account: ProviderAccount, body: Mapping[str, Any]) -> None:
     """POST one event to ourselves: signed, through the same ingestion path as real webhooks."""
-    from providers.services import webhook_ingest
+    from providers.webhooks import webhook_ingest
 
     raw = json.dumps(body, sort_keys=True).encode()
     webhook_ingest(account=account, body=raw, headers={

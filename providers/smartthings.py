@@ -387,7 +387,7 @@ class SmartThingsProvider(Provider):
             return Outcome(progress=Progress.DONE)
         if not slot.isdigit() and command.access_code is not None:
             slot = command.access_code.vendor_code_ref
-        if command.action == "delete":
+        if command.action in ("delete", "remove_code"):
             if slot not in slots:
                 return Outcome(progress=Progress.DONE, vendor_code_ref=slot, detail=f"slot {slot} is empty")
             return Outcome(progress=Progress.PENDING, vendor_code_ref=slot, detail=f"slot {slot} still holds a code")

@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from providers.models import ProviderAccount
-from providers.services import WebhookRejected, webhook_ingest
+from providers.webhooks import WebhookRejected, webhook_ingest
 
 
 @csrf_exempt

@@ -41,7 +41,7 @@ class Conflict(exceptions.APIException):
 def _engine_exception_to_drf(exc: Exception) -> Exception:
     # Imported here: the engine imports portal models, and this module loads with the URLconf.
     from locks.pins import PinRejected
-    from locks.services import TransitionError
+    from locks.transitions import TransitionError
 
     if isinstance(exc, PinRejected):
         return exceptions.ValidationError({"pin": exc.errors})

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from locks.services import activity_record
+from locks.activity import activity_record
 from portal.models import ApiKey, Membership, Role, Tenant
 
 KEY_SCHEME = "lsk"

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
-from django_q.tasks import async_task
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -19,6 +18,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from locks import actions
 from locks.models import AccessCode, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
 from portal import services as booking_services
 from portal.api import serializers as s
@@ -64,10 +64,10 @@ class LockViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses={202: s.ReconcileRequestedSerializer}, parameters=TENANT_PARAMS)
     @action(detail=True, methods=["post"])
     def reconcile(self, request: Request, pk: str | None = None) -> Response:
-        """Ask for a reconciliation now: the lock is flagged and a worker reads its codes back."""
+        """Check the lock now: a read of its codes is queued on the lock (behind any command in flight);
+        the dispatcher reads them and repairs any difference. The same action as the lock page's."""
         lock = self.get_object()
-        code_services().lock_request_reconcile(lock=lock, now=timezone.now(), actor=self.access.actor)
-        transaction.on_commit(lambda: async_task("locks.tasks.reconcile_lock", lock.pk))
+        actions.lock_check_now(lock=lock, now=timezone.now(), actor=self.access.actor)
         return Response({"lock": lock.pk, "reconcile_requested": True}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -268,7 +268,7 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
         code = self.get_object()
         if not self.access.can_write or not code.pin:
             return Response(s.AccessCodeSerializer(code).data)
-        return self._with_pin(code, code_services().code_reveal_pin(code=code, actor=self.access.actor, now=timezone.now()))
+        return self._with_pin(code, actions.code_reveal_pin(code=code, actor=self.access.actor, now=timezone.now()))
 
     @extend_schema(request=s.RegenerateSerializer, responses=s.AccessCodeWithPinSerializer, parameters=TENANT_PARAMS)
     @action(detail=True, methods=["post"])
@@ -278,20 +278,13 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
         code = self.get_object()
         serializer = s.RegenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        code = code_services().code_regenerate_pin(
+        code = actions.code_regenerate_pin(
             code=code, actor=self.access.actor, now=timezone.now(), pin=serializer.validated_data.get("pin")
         )
         return self._with_pin(code, code.pin)
 
     def _with_pin(self, code: AccessCode, pin: str) -> Response:
         return Response(s.AccessCodeWithPinSerializer(code, context={"revealed_pin": pin}).data)
-
-
-def code_services() -> Any:
-    # Imported on use: the engine's services import this app's models.
-    from locks import services
-
-    return services
 
 
 @extend_schema_view(

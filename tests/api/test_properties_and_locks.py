@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from locks.models import Activity, Lock
+from locks.models import Activity, CommandAction, CommandState, Lock, LockCommand
 
 
 def test_it_lists_and_gets_properties(api, keys, world):
@@ -32,25 +32,28 @@ def test_it_lists_and_gets_locks(api, keys, world):
 def test_mallory_gets_404_on_alices_lock(api, keys, world):
     assert api(keys.mallory).get(f"/api/v1/locks/{world.lock.pk}/").status_code == 404
     assert api(keys.mallory).post(f"/api/v1/locks/{world.lock.pk}/reconcile/").status_code == 404
-    assert Lock.objects.get(pk=world.lock.pk).reconcile_requested is False
+    assert not LockCommand.objects.filter(lock=world.lock, action=CommandAction.READ_CODES).exists()
 
 
-def test_it_requests_a_reconciliation(api, keys, world, monkeypatch, django_capture_on_commit_callbacks):
-    queued = []
-    monkeypatch.setattr("portal.api.views.async_task", lambda *args: queued.append(args))
+def test_it_queues_a_check_of_the_lock(api, keys, world, monkeypatch, django_capture_on_commit_callbacks):
+    """The same action as the lock page's "Check the lock": a read on the lock's queue, behind any
+    command in flight, answered at once."""
+    dispatched = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *args: dispatched.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         response = api(keys.bob).post(f"/api/v1/locks/{world.lock.pk}/reconcile/")
     assert response.status_code == 202
+    read = LockCommand.objects.get(lock=world.lock, action=CommandAction.READ_CODES)
     assert response.json() == {"lock": world.lock.pk, "reconcile_requested": True}
-    assert Lock.objects.get(pk=world.lock.pk).reconcile_requested is True
-    assert queued == [("locks.tasks.reconcile_lock", world.lock.pk)]
-    assert Activity.objects.filter(lock=world.lock, verb="lock.reconcile_requested").count() == 1
+    assert read.state == CommandState.QUEUED and read.access_code is None
+    assert dispatched == [("locks.tasks.dispatch_lock", world.lock.pk)]
+    assert Activity.objects.filter(lock=world.lock, command=read, verb="command.queued").count() == 1
 
 
 def test_owner_key_cannot_request_a_reconciliation(api, keys, world):
     response = api(keys.olive).post(f"/api/v1/locks/{world.lock.pk}/reconcile/")
     assert response.status_code == 403
-    assert Lock.objects.get(pk=world.lock.pk).reconcile_requested is False
+    assert not LockCommand.objects.filter(lock=world.lock, action=CommandAction.READ_CODES).exists()
 
 
 def test_it_accepts_a_pin_that_fits_the_lock(api, keys, world):

@@ -95,7 +95,7 @@ def test_no_digest_when_nothing_is_open(world, now):
 def test_migrate_scheduled_the_alert_tasks(db):
     from django_q.models import Schedule
 
-    from portal.apps import ensure_alert_schedules
+    from locks.apps import ensure_schedules as ensure_alert_schedules
 
     ensure_alert_schedules()  # idempotent: a second run changes nothing
     schedules = {s.func: (s.schedule_type, s.minutes) for s in Schedule.objects.filter(func__startswith="portal.")}

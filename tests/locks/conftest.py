@@ -56,3 +56,24 @@ def place(db, cloud) -> Place:
 def single(db, cloud) -> Place:
     """A property with one natively scheduling lock only."""
     return _place(factories.TenantFactory(slug="solo", default_code_length=6), with_jit=False)
+
+
+def reconcile_now(*, lock: Lock, now: datetime):
+    """"Check the lock" as staff do (a read queued on the lock), then the dispatcher's turn; returns what
+    the read found (None when the read is still waiting behind a command in flight)."""
+    from django.db import transaction
+
+    from locks.actions import lock_check_now
+    from locks.dispatch import dispatch_lock
+    from locks.models import Activity, LockCommand
+    from locks.reconcile import ReconcileReport
+
+    with transaction.atomic():
+        read = lock_check_now(lock=lock, actor=None, now=now)
+    dispatch_lock(lock_id=lock.pk, now=now)
+    done = Activity.objects.filter(command=LockCommand.objects.get(pk=read.pk), verb="lock.reconciled").first()
+    if done is None:
+        return None
+    lock.refresh_from_db()
+    return ReconcileReport(**{key: done.data[key] for key in ("readable", "matched", "repushed", "desynced",
+                                                              "unmanaged")})

@@ -8,17 +8,20 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_q.models import Schedule
 
+from locks.actions import TransitionError, code_regenerate_pin, code_reveal_pin, issue_dismiss
 from locks.apps import ensure_schedules
-from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
-from locks.selectors import attention_queue, lock_health
-from locks.services import (
-    TransitionError,
-    account_check_health,
-    code_regenerate_pin,
-    code_reveal_pin,
-    issue_dismiss,
-    lock_observe_device,
+from locks.fleet import account_check_health, lock_observe_device
+from locks.models import (
+    AccessCode,
+    Activity,
+    CodeStatus,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    LockCommand,
+    LockIssue,
 )
+from locks.selectors import attention_queue, code_counts
 from locks.tick import tick
 from portal.services import booking_cancel, booking_create, booking_update
 from providers.base import DeviceInfo, ProviderError, Reason
@@ -107,9 +110,9 @@ def test_it_lists_what_needs_a_person_in_the_attention_queue(place, cloud):
     other = factories.TenantFactory()
     assert attention_queue(tenant=other, now=T0) == []
     assert [i.kind for i in attention_queue(tenant=place.tenant, now=T0, properties=[])] == []
-    health = lock_health(lock=place.jit)
-    assert not health.healthy and health.queued == 1
-    assert (health.codes_by_status[CodeStatus.UNSET], health.codes_by_status[CodeStatus.SETTING]) == (1, 1)
+    assert LockCommand.objects.filter(lock=place.jit, state=CommandState.QUEUED).count() == 1
+    counts = code_counts(codes=AccessCode.objects.filter(lock=place.jit))
+    assert (counts[CodeStatus.UNSET], counts[CodeStatus.SETTING]) == (1, 1)
 
 
 def test_it_validates_bookings_per_field(place):
@@ -146,7 +149,7 @@ def test_it_creates_the_engine_schedules_once_at_migrate(db):
     assert Schedule.objects.filter(func="locks.tasks.tick").count() == 1
 
 
-def test_it_runs_the_scheduled_tasks_against_the_current_time(single, cloud):
+def test_it_runs_the_scheduled_tasks_against_the_current_time(single, cloud, django_capture_on_commit_callbacks):
     import time_machine
 
     from locks import tasks
@@ -158,7 +161,8 @@ def test_it_runs_the_scheduled_tasks_against_the_current_time(single, cloud):
         assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device
         tasks.tick()  # again: nothing more to do
         assert len(cloud.sent()) == 1
-        assert tasks.reconcile_due() == 1
+        with django_capture_on_commit_callbacks(execute=True):  # a worker sees the read once it is committed
+            assert tasks.reconcile_due() == 1
         single.native.refresh_from_db()
         assert single.native.last_reconciled_at == T0
         code.refresh_from_db()

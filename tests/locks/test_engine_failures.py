@@ -6,15 +6,19 @@ from datetime import timedelta
 
 import pytest
 
+from locks.actions import code_regenerate_pin, code_retry_now
+from locks.conf import engine
 from locks.models import AccessCode, CodeStatus, CommandState, IssueKind, IssueStatus, LockCommand, LockIssue
-from locks.services import BACKOFF_MINUTES, code_regenerate_pin, code_retry_now, codes_sync_for_booking
+from locks.outcomes import event_process
+from locks.planning import codes_sync_for_booking
 from locks.sweep import sweep
 from locks.tick import tick
 from portal.services import booking_cancel, booking_create, booking_update
 from providers.base import EventKind, Progress, ProviderError, Reason
 from providers.models import AccountStatus, WebhookEvent
-from providers.services import event_process
 from tests.locks.conftest import T0
+
+BACKOFF_MINUTES = engine().BACKOFF_MINUTES
 
 
 def _booking(place, *, days=1):
@@ -377,7 +381,7 @@ def test_it_flags_a_code_still_waiting_behind_another_command_when_its_window_st
 
 
 def test_it_stops_regenerating_when_every_new_pin_is_called_a_duplicate(place, cloud):
-    from locks.services import MAX_DUPLICATE_REGENERATIONS
+    MAX_DUPLICATE_REGENERATIONS = engine().MAX_DUPLICATE_REGENERATIONS
 
     code, _ = _duplicate_on_other_slot(place, cloud)
     now = T0 + timedelta(minutes=1)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from locks.models import AccessCode, Activity, CodeStatus, CommandState, LockCommand, Verification
-from locks.services import codes_sync_for_booking
+from locks.outcomes import event_process
+from locks.planning import codes_sync_for_booking
 from locks.tick import tick
 from portal.models import Booking
 from portal.services import booking_cancel, booking_create, booking_update
 from providers.base import EventKind, Progress
 from providers.models import WebhookEvent
-from providers.services import event_process
 from tests.locks.conftest import T0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from locks.actions import issue_adopt_code, issue_remove_unmanaged_code, lock_delete_all_and_reprogram
+from locks.dispatch import dispatch_lock
 from locks.models import (
     AccessCode,
     CodeStatus,
@@ -15,12 +17,12 @@ from locks.models import (
     LockIssue,
     Verification,
 )
-from locks.reconcile import lock_reconcile, locks_due_for_reconcile
-from locks.services import issue_adopt_code, issue_remove_unmanaged_code, lock_delete_all_and_reprogram
+from locks.reconcile import locks_due_for_reconcile
+from locks.sweep import sweep
 from locks.tick import tick
 from portal.services import booking_create
 from providers.base import ObservedCode
-from tests.locks.conftest import T0
+from tests.locks.conftest import T0, reconcile_now
 
 
 def _set_code(place, cloud):
@@ -38,7 +40,7 @@ def _set_code(place, cloud):
 def test_it_verifies_a_matching_code_by_read_back(single, cloud):
     code = _set_code(single, cloud)
     assert code.verification == Verification.VENDOR_ACK
-    report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    report = reconcile_now(lock=single.native, now=T0 + timedelta(hours=2))
     code.refresh_from_db()
     single.native.refresh_from_db()
     assert report.matched == [code.pk]
@@ -49,7 +51,7 @@ def test_it_verifies_a_matching_code_by_read_back(single, cloud):
 def test_it_keeps_vendor_ack_on_a_lock_that_cannot_be_read(single, cloud):
     code = _set_code(single, cloud)
     cloud.readable = False
-    report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    report = reconcile_now(lock=single.native, now=T0 + timedelta(hours=2))
     code.refresh_from_db()
     assert not report.readable and code.verification == Verification.VENDOR_ACK
     single.native.refresh_from_db()
@@ -60,7 +62,7 @@ def test_it_opens_a_desync_issue_found_by_reconciliation(single, cloud):
     code = _set_code(single, cloud)
     slot = code.vendor_code_ref
     cloud.codes["front"][slot] = ObservedCode(slot, name=code.name, pin="999111")
-    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    reconcile_now(lock=single.native, now=T0 + timedelta(hours=2))
     issue = LockIssue.objects.get(access_code=code, kind=IssueKind.DESYNC)
     assert issue.status == IssueStatus.OPEN and issue.data["vendor_code_ref"] == slot
 
@@ -71,7 +73,7 @@ def test_it_opens_a_desync_issue_found_by_reconciliation(single, cloud):
     assert code.status == CodeStatus.SET
     assert cloud.codes["front"][code.vendor_code_ref].pin == code.pin
     assert issue.status == IssueStatus.RESOLVED
-    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=4))
+    reconcile_now(lock=single.native, now=T0 + timedelta(hours=4))
     code.refresh_from_db()
     assert code.verification == Verification.READ_BACK
 
@@ -79,37 +81,41 @@ def test_it_opens_a_desync_issue_found_by_reconciliation(single, cloud):
 def test_it_pushes_a_code_missing_from_the_lock_again(single, cloud):
     code = _set_code(single, cloud)
     cloud.codes["front"].clear()
-    report = lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    report = reconcile_now(lock=single.native, now=T0 + timedelta(hours=2))
     code.refresh_from_db()
-    assert report.repushed == [code.pk] and code.status == CodeStatus.SETTING
-    assert LockCommand.objects.filter(access_code=code, action="create", state=CommandState.QUEUED).exists()
-    tick(now=T0 + timedelta(hours=2))
-    code.refresh_from_db()
+    # The read queued the create again, and the same dispatcher run sent it behind the read.
+    assert report.repushed == [code.pk]
+    assert [c.action for c in LockCommand.objects.filter(access_code=code).order_by("id")] == ["create", "create"]
     assert code.status == CodeStatus.SET and code.vendor_code_ref in cloud.codes["front"]
 
 
 def test_it_reports_a_foreign_code_that_can_be_adopted(single, cloud):
     _set_code(single, cloud)
     cloud.codes["front"]["slot-99"] = ObservedCode("slot-99", name="Cleaner", pin="246810")
-    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    reconcile_now(lock=single.native, now=T0 + timedelta(hours=2))
     issue = LockIssue.objects.get(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
     assert issue.data["codes"][0]["vendor_code_ref"] == "slot-99"
     assert "246810" not in json.dumps(issue.data)  # a foreign PIN is encrypted at rest like ours
 
     [adopted] = issue_adopt_code(issue=issue, actor=None, now=T0 + timedelta(hours=3))
     assert adopted.purpose == "staff" and adopted.pin == "246810" and adopted.status == CodeStatus.SET
-    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=4))
+    reconcile_now(lock=single.native, now=T0 + timedelta(hours=4))
     assert not LockIssue.objects.filter(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN).exists()
 
 
 def test_it_removes_a_foreign_code_on_request(single, cloud):
     _set_code(single, cloud)
     cloud.codes["front"]["slot-99"] = ObservedCode("slot-99", name="Old guest", pin="246810")
-    lock_reconcile(lock=single.native, now=T0 + timedelta(hours=2))
+    reconcile_now(lock=single.native, now=T0 + timedelta(hours=2))
     issue = LockIssue.objects.get(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
-    issue_remove_unmanaged_code(issue=issue, actor=None, now=T0 + timedelta(hours=3))
+    queued = issue_remove_unmanaged_code(issue=issue, actor=None, now=T0 + timedelta(hours=3))
+    # Queued, not sent from the request: a removal, then a read that confirms it.
+    assert [(c.action, c.target_ref) for c in queued] == [("remove_code", "slot-99"), ("read_codes", "")]
+    assert "slot-99" in cloud.codes["front"]
+    dispatch_lock(lock_id=single.native.pk, now=T0 + timedelta(hours=3))
     issue.refresh_from_db()
     assert issue.status == IssueStatus.RESOLVED and "slot-99" not in cloud.codes["front"]
+    assert [c.state for c in LockCommand.objects.filter(pk__in=[c.pk for c in queued])] == ["succeeded"] * 2
 
 
 def test_it_leaves_codes_with_work_in_flight_alone(single, cloud):
@@ -120,8 +126,10 @@ def test_it_leaves_codes_with_work_in_flight_alone(single, cloud):
     booking_create(tenant=single.tenant, property=single.property, guest_name="Dev", check_in=check_in,
                    check_out=check_in + timedelta(days=1), now=T0)
     tick(now=T0)
-    report = lock_reconcile(lock=single.native, now=T0 + timedelta(minutes=1))
-    assert report.repushed == [] and report.matched == []
+    # The read waits its turn behind the create in flight: no read races a write on the lock.
+    assert reconcile_now(lock=single.native, now=T0 + timedelta(minutes=1)) is None
+    read = LockCommand.objects.get(action="read_codes")
+    assert read.state == CommandState.QUEUED and len(cloud.sent()) == 1
 
 
 def test_it_picks_old_and_requested_locks_for_reconciliation(place):
@@ -135,7 +143,7 @@ def test_it_picks_old_and_requested_locks_for_reconciliation(place):
     assert set(locks_due_for_reconcile(now=T0)) == {place.native.pk, place.jit.pk}
 
 
-def test_it_settles_the_command_in_flight_by_read_back(single, cloud):
+def test_a_check_requested_during_a_command_runs_once_it_is_settled(single, cloud):
     from providers.base import Progress
 
     cloud.mode = Progress.PENDING
@@ -145,9 +153,12 @@ def test_it_settles_the_command_in_flight_by_read_back(single, cloud):
     tick(now=T0)
     command = LockCommand.objects.get()
     cloud.finish(command.vendor_ref)  # on the lock; no webhook, no poll yet
-    lock_reconcile(lock=single.native, now=T0 + timedelta(minutes=2))
+    assert reconcile_now(lock=single.native, now=T0 + timedelta(minutes=2)) is None  # waits for the create
+    sweep(now=T0 + timedelta(minutes=6))  # the sweeper settles the create, then the lock's queue moves on
     command.refresh_from_db()
     code = AccessCode.objects.get()
     assert command.state == CommandState.SUCCEEDED
     assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device  # preloaded; window not started
+    assert LockCommand.objects.get(action="read_codes").state == CommandState.SUCCEEDED
+    assert code.verification == Verification.READ_BACK
     assert code.verification == Verification.READ_BACK

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from django.urls import reverse
 from django.utils import timezone
 
+from locks.dispatch import dispatch_lock
 from locks.models import Activity, CodeStatus, IssueKind, IssueStatus, LockCommand
 from tests import factories
 
@@ -205,7 +206,14 @@ def test_delete_all_clears_the_lock_and_requeues_its_live_codes(client, world):
     assert "Sent again right away (1)" in client.get(url).content.decode()
     response = client.post(url)
     assert response["Location"] == reverse("locks:lock_detail", args=["seaside", world.lock.pk])
-    assert Activity.objects.filter(verb="lock.delete_all", actor=world.bob).exists()
+    # The page queued the work and answered; nothing was sent from the request.
+    clear = LockCommand.objects.get(lock=world.lock, action="delete_all", state="queued")
+    assert Activity.objects.filter(verb="command.queued", command=clear, actor=world.bob).exists()
+    assert not Activity.objects.filter(verb="lock.delete_all").exists()
+    page = client.get(reverse("locks:lock_detail", args=["seaside", world.lock.pk])).content.decode()
+    assert "Delete all codes" in page and "waiting its turn" in page  # progress shown, polling
+    dispatch_lock(lock_id=world.lock.pk, now=timezone.now())  # the worker's turn
+    assert Activity.objects.filter(verb="lock.delete_all", command=clear).exists()
     world.code.refresh_from_db()
     assert world.code.status in (CodeStatus.SETTING, CodeStatus.SET)
     assert LockCommand.objects.filter(access_code=world.code, action="create").exclude(pk=world.command.pk).exists()

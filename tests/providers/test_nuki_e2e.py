@@ -15,6 +15,7 @@ import pytest
 import responses
 import time_machine
 
+from locks.actions import code_regenerate_pin
 from locks.models import (
     AccessCode,
     CodeStatus,
@@ -25,7 +26,6 @@ from locks.models import (
     LockCommand,
     Verification,
 )
-from locks.services import code_regenerate_pin
 from locks.sweep import sweep
 from locks.tick import tick
 from portal.services import booking_create, booking_update

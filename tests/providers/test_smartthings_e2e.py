@@ -12,6 +12,7 @@ import time_machine
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.urls import reverse
 
+from locks.codes import code_mark_guest_notified
 from locks.models import (
     AccessCode,
     CodeStatus,
@@ -21,7 +22,6 @@ from locks.models import (
     LockCommand,
     Verification,
 )
-from locks.services import code_mark_guest_notified
 from portal.services import booking_create
 from providers.models import Vendor, WebhookEvent
 from tests import factories

@@ -127,6 +127,6 @@ def test_it_enqueues_the_processing_in_the_same_commit_as_the_event_on_the_orm_b
     assert _post(client, single.account, payload).status_code == 200
     assert _post(client, single.account, payload).status_code == 200  # a vendor's resend
     event = WebhookEvent.objects.get()
-    tasks = [task for task in OrmQ.objects.all() if task.task["func"] == "providers.tasks.process_event"]
+    tasks = [task for task in OrmQ.objects.all() if task.task["func"] == "locks.tasks.process_event"]
     assert len(tasks) == 1 and tasks[0].task["args"] == (event.pk,)
     assert event.processed_at is None

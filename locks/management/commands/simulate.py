@@ -38,7 +38,6 @@ from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 from django.db.models import Count, Min, Q
@@ -261,7 +260,7 @@ def _apply_booking_change(fleet: Fleet, what: str, details: dict[str, Any], *, n
 
 def _process_stragglers(fleet: Fleet, now: datetime) -> None:
     """Webhook events stored but not processed (tasks run inline, so normally none)."""
-    from providers.services import event_process
+    from locks.outcomes import event_process
 
     for event_id in WebhookEvent.objects.filter(provider_account=fleet.account, processed_at__isnull=True
                                                 ).values_list("pk", flat=True):
@@ -277,10 +276,12 @@ def _observe_starts(fleet: Fleet, observations: Observations, *, after: datetime
 
 def _next_step(fleet: Fleet, now: datetime, plan: list[tuple[datetime, str, dict[str, Any]]]) -> datetime:
     """The next whole minute at which anything is due; at least one minute on. Four aggregate queries."""
-    from locks.reconcile import RECONCILE_EVERY
+    from locks.conf import engine
 
-    stale = timedelta(minutes=settings.LOCKSTEP["SWEEP_STALE_MINUTES"])
-    hard = timedelta(minutes=settings.LOCKSTEP["SWEEP_HARD_LIMIT_MINUTES"])
+    knobs = engine()
+    RECONCILE_EVERY = knobs.reconcile_every
+    stale = timedelta(minutes=knobs.SWEEP_STALE_MINUTES)
+    hard = timedelta(minutes=knobs.SWEEP_HARD_LIMIT_MINUTES)
     live = Q(status__in=LIVE)
     codes = AccessCode.objects.filter(tenant=fleet.tenant).aggregate(
         program=Min("program_at", filter=Q(status=CodeStatus.UNSET, program_at__gt=now)),

@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from locks import services
+from locks import actions
+from locks.conf import engine
 from locks.models import (
     LIVE_CODE_STATUSES,
     AccessCode,
@@ -31,12 +32,11 @@ from locks.models import (
     Lock,
     LockIssue,
 )
-from locks.reconcile import lock_reconcile
+from locks.selectors import lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
 from portal.permissions import editor_required, visible_properties
 from portal.tenancy import get_for_tenant
 from portal.views import booking_context
-from providers.base import ProviderError
 
 COMMAND_LOG_SIZE = 50
 ON_LOCK_STATUSES = (CodeStatus.SETTING, CodeStatus.SET, CodeStatus.REMOVING)
@@ -44,24 +44,25 @@ ON_LOCK_STATUSES = (CodeStatus.SETTING, CodeStatus.SET, CodeStatus.REMOVING)
 
 # Action name (locks.troubleshooting.ACTIONS says its label, scope and confirmation) → the engine's service.
 SERVICES: dict[str, Callable[..., Any]] = {
-    "retry_now": services.code_retry_now,
-    "reconcile": lock_reconcile,
-    "reload_codes": services.lock_reload_codes,
-    "new_pin": services.code_regenerate_pin,
-    "adopt_code": services.issue_adopt_code,
-    "remove_code": services.issue_remove_unmanaged_code,
-    "dismiss": services.issue_dismiss,
-    "delete_all_and_reprogram": services.lock_delete_all_and_reprogram,
+    "retry_now": actions.code_retry_now,
+    "reconcile": actions.lock_check_now,
+    "reload_codes": actions.lock_reload_codes,
+    "new_pin": actions.code_regenerate_pin,
+    "adopt_code": actions.issue_adopt_code,
+    "remove_code": actions.issue_remove_unmanaged_code,
+    "dismiss": actions.issue_dismiss,
+    "delete_all_and_reprogram": actions.lock_delete_all_and_reprogram,
 }
 DONE_MESSAGES: dict[str, str] = {
     "retry_now": "Sent again.",
-    "reconcile": "Read the lock's codes and compared them with what should be there.",
-    "reload_codes": "Asked the lock to report all its codes.",
+    "reconcile": "A check of the lock is queued: its codes are read and compared with what should be there.",
+    "reload_codes": "Queued: the lock will be asked to report all its codes.",
     "new_pin": "A new PIN is on its way to the lock. Tell the guest the new PIN.",
     "adopt_code": "The code is now managed by Lockstep.",
-    "remove_code": "The unmanaged code is being removed from the lock.",
+    "remove_code": "Removal of the unmanaged code is queued; the lock is read again afterwards.",
     "dismiss": "Issue dismissed.",
-    "delete_all_and_reprogram": "The lock was cleared and every live code is queued again.",
+    "delete_all_and_reprogram": "Queued: once the lock is free, every code on it is deleted and every live "
+    "code programmed again, one at a time.",
 }
 # Lock-wide actions offered on every lock page, whatever its issues.
 LOCK_ACTIONS = ("reconcile", "reload_codes")
@@ -74,8 +75,8 @@ def _run(request: HttpRequest, name: str, **targets: Any) -> None:
         SERVICES[name](**{str(scope): targets[scope]}, actor=request.user, now=timezone.now())
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    except (ProviderError, services.TransitionError) as error:
-        # The engine refused (the code moved on meanwhile) or the vendor did: say so, change nothing.
+    except actions.TransitionError as error:
+        # The engine refused (the code moved on meanwhile): say so, change nothing.
         messages.error(request, str(error))
     else:
         messages.success(request, DONE_MESSAGES[name])
@@ -142,6 +143,8 @@ def lock_detail(request: HttpRequest, lock_id: int) -> HttpResponse:
         "issues": issues,
         "commands": commands,
         "lock_actions": [action_for(name) for name in LOCK_ACTIONS],
+        "work": lock_work(lock=lock),
+        "low_battery_level": engine().LOW_BATTERY_LEVEL,
         "now": timezone.now(),
     }
     return render(request, "locks/lock_detail.html", context)
@@ -254,6 +257,12 @@ def _code(request: HttpRequest, code_id: int) -> AccessCode:
     )
 
 
+def lock_work_panel(request: HttpRequest, lock_id: int) -> HttpResponse:
+    """The lock's queued and running lock-wide work; it polls itself while there is any."""
+    lock = get_for_tenant(_locks(request), request.tenant, pk=lock_id)
+    return render(request, "locks/lock_detail.html#work", {"lock": lock, "work": lock_work(lock=lock)})
+
+
 def code_chip(request: HttpRequest, code_id: int) -> HttpResponse:
     """One code's status chip; it keeps polling itself while the code is in motion."""
     return render(request, "locks/code_chip.html#chip", {"code": _code(request, code_id)})
@@ -276,7 +285,7 @@ def code_action(request: HttpRequest, code_id: int, action: str) -> HttpResponse
 def code_reveal(request: HttpRequest, code_id: int) -> HttpResponse:
     """Show one code's PIN. The service records every reveal in Activity (who, when)."""
     code = _code(request, code_id)
-    pin = services.code_reveal_pin(code=code, actor=request.user, now=timezone.now())
+    pin = actions.code_reveal_pin(code=code, actor=request.user, now=timezone.now())
     if request.htmx:
         return render(request, "locks/code_chip.html#pin", {"code": code, "pin": pin})
     if code.booking is not None and request.membership.can_edit:

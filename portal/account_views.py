@@ -17,11 +17,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from locks import fleet
+from portal import provider_accounts as accounts
+from portal.forms_accounts import AccountForm, ImportDevicesForm
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
-from providers import accounts
+from providers import credentials
 from providers.base import ProviderError
-from providers.forms import AccountForm, ImportDevicesForm
 from providers.models import ProviderAccount, Vendor
 
 
@@ -32,10 +34,10 @@ def _account(request: HttpRequest, account_uuid: UUID) -> ProviderAccount:
 def _credential_rows(account: ProviderAccount) -> list[tuple[str, str]]:
     stored = account.credentials or {}
     rows = []
-    for spec in accounts.CREDENTIAL_FIELDS.get(account.vendor, ()):
+    for spec in credentials.CREDENTIAL_FIELDS.get(account.vendor, ()):
         value = stored.get(spec.name)
         shown = (
-            accounts.masked(value) if spec.secret else (str(value) if value not in (None, "") else "not set")
+            credentials.masked(value) if spec.secret else (str(value) if value not in (None, "") else "not set")
         )
         rows.append((spec.label, shown))
     return rows
@@ -53,7 +55,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @admin_required
 def account_create(request: HttpRequest) -> HttpResponse:
     vendor = request.POST.get("vendor") or request.GET.get("vendor", "")
-    if vendor not in accounts.CREDENTIAL_FIELDS:
+    if vendor not in credentials.CREDENTIAL_FIELDS:
         return render(request, "providers/account_vendor.html", {"vendors": Vendor.choices})
     form = AccountForm(request.POST or None, vendor=vendor)
     if request.method == "POST" and form.is_valid():
@@ -86,9 +88,9 @@ def account_detail(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
         "account": account,
         "credential_rows": _credential_rows(account),
         "webhook_url": accounts.webhook_url(account),
-        "webhook_secret_state": accounts.masked(account.webhook_secret),
-        "vendor_supplies_secret": account.vendor in accounts.VENDOR_SUPPLIED_WEBHOOK_SECRET,
-        "public_key_field": accounts.PUBLIC_KEY_SIGNED_WEBHOOKS.get(account.vendor, ""),
+        "webhook_secret_state": credentials.masked(account.webhook_secret),
+        "vendor_supplies_secret": account.vendor in credentials.VENDOR_SUPPLIED_WEBHOOK_SECRET,
+        "public_key_field": credentials.PUBLIC_KEY_SIGNED_WEBHOOKS.get(account.vendor, ""),
         "locks": account.locks.select_related("property").order_by("property__name", "name"),
         "import_form": ImportDevicesForm(tenant=request.tenant),
     }
@@ -131,7 +133,7 @@ def account_edit(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
 @require_POST
 def account_test(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
-    result = accounts.account_check_connection(account=account, actor=request.user, now=timezone.now())
+    result = fleet.account_check_connection(account=account, actor=request.user, now=timezone.now())
     if result.ok:
         messages.success(request, f"{account.name}: the vendor accepted the credentials.")
     else:
@@ -145,7 +147,7 @@ def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
     form = ImportDevicesForm(request.POST or None, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
         try:
-            result = accounts.account_import_devices(
+            result = fleet.account_import_devices(
                 account=account,
                 property=form.cleaned_data["property"],
                 actor=request.user,

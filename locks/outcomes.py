@@ -1,102 +1,25 @@
-"""Webhook intake and event processing (DESIGN §8, §4 "Outcomes arrive four ways").
-
-Intake is fast and dumb: verify the raw body, store the delivery once (a repeat is dropped), enqueue its
-processing on commit. Processing correlates each normalized event with a command or a code and hands it
-to the engine's one completion path, `locks.services.command_complete`.
+"""Outcomes from vendor events (DESIGN §4 "Outcomes arrive four ways"): a stored webhook delivery is
+applied here. Each normalized event is correlated with a command or a code and handed to the engine's one
+completion path (`locks.commands.command_complete`) or to the writer of what it is about (device facts,
+a code's life on the lock).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
-from django.utils import timezone
+from django.db import transaction
+from django.db.models import Q
 
-from locks import services as engine
+from locks.activity import activity_record
+from locks.codes import code_activate_scheduled, code_report_failure
+from locks.commands import command_complete
+from locks.fleet import lock_observe_device
 from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, Lock, LockCommand
-from providers.base import EventKind, Outcome, Progress, Reason, VendorEvent, WebhookReply
+from locks.reconcile import lock_request_reconcile
+from providers.base import EventKind, Outcome, Progress, Reason, VendorEvent
 from providers.models import ProviderAccount, WebhookEvent
-from providers.registry import get_provider
-
-
-class WebhookRejected(Exception):
-    """The delivery is not acceptable. `status` is the HTTP answer: 401 unsigned/forged, 400 malformed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    event: WebhookEvent | None
-    created: bool
-    reply: WebhookReply | None = None
-
-
-def webhook_ingest(*, account: ProviderAccount, body: bytes, headers: Mapping[str, str]) -> IngestResult:
-    """Verify, store once, enqueue. Raises WebhookRejected; nothing is stored for a rejected delivery."""
-    from providers.base import WebhookVerificationError
-
-    provider = get_provider(account)
-    reply = provider.webhook_reply(body, headers)
-    if reply is not None:
-        return IngestResult(event=None, created=False, reply=reply)
-    try:
-        provider.verify_webhook(body, headers)
-    except WebhookVerificationError as exc:
-        raise WebhookRejected(401, str(exc) or "bad signature") from exc
-    try:
-        payload = json.loads(body)
-        provider.parse_webhook(body, headers)
-        event_id = provider.webhook_event_id(body, headers) or hashlib.sha256(body).hexdigest()
-    except (ValueError, KeyError, TypeError, WebhookVerificationError) as exc:
-        raise WebhookRejected(400, f"malformed webhook: {exc}") from exc
-    safe_headers = {k: v for k, v in headers.items() if k.lower() not in {"authorization", "cookie"}}
-    try:
-        with transaction.atomic():
-            _relax_commit_durability()
-            event = WebhookEvent.objects.create(
-                provider_account=account, vendor_event_id=event_id[:200], received_at=timezone.now(),
-                payload=payload, headers=safe_headers,
-            )
-            if _broker_shares_our_transaction():
-                _enqueue(event.pk)  # the task row commits with the event: one commit, never one without the other
-            else:
-                transaction.on_commit(lambda: _enqueue(event.pk))
-    except IntegrityError:
-        existing = WebhookEvent.objects.filter(provider_account=account, vendor_event_id=event_id[:200]).first()
-        return IngestResult(event=existing, created=False)
-    return IngestResult(event=event, created=True)
-
-
-def _relax_commit_durability() -> None:
-    """Intake answers fast (DESIGN §12: at least half a bare view's throughput); a durable commit costs
-    a WAL flush (10–20 ms here) per delivery. With `synchronous_commit = off` for this one transaction a
-    database crash can lose the last few hundred milliseconds of acknowledged deliveries, never corrupt
-    anything; a lost delivery is what the sweeper and reconciliation already repair (DESIGN §4:
-    "a lost webhook ... is repaired by the next sweep or reconciliation")."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def _broker_shares_our_transaction() -> bool:
-    """The ORM broker on our own database: enqueueing inside the transaction is atomic with the event.
-    (Tests run tasks inline with sync=True; those must run after commit, as a worker would.)"""
-    from django_q.conf import Conf
-
-    return Conf.ORM == DEFAULT_DB_ALIAS and not Conf.SYNC
-
-
-def _enqueue(event_id: int) -> None:
-    from django_q.tasks import async_task
-
-    async_task("providers.tasks.process_event", event_id)
+from providers.webhooks import webhook_events
 
 
 @transaction.atomic
@@ -109,16 +32,14 @@ def event_process(*, event_id: int, now: datetime) -> str:
     if event is None or event.processed_at is not None:
         return "skipped"
     account = event.provider_account
-    provider = get_provider(account)
-    body = json.dumps(event.payload).encode()
     results = []
     matched_command: LockCommand | None = None
     matched_code: AccessCode | None = None
-    for vendor_event in provider.parse_webhook(body, event.headers or {}):
+    for vendor_event in webhook_events(account=account, payload=event.payload, headers=event.headers or {}):
         result, command, code = _apply(account, vendor_event, now=now)
         results.append(result)
         if command is not None or code is not None:
-            engine.activity_record(
+            activity_record(
                 tenant_id=account.tenant_id, verb="webhook.matched",
                 message=f"Webhook {vendor_event.raw_type or vendor_event.kind}: {result}", now=now,
                 command=command, code=code, lock_id=(command or code).lock_id,
@@ -137,7 +58,7 @@ SUCCESS_KINDS = {
     EventKind.COMMAND_SUCCEEDED: None,
     EventKind.CODE_SET: (CommandAction.CREATE, CommandAction.UPDATE),
     EventKind.CODE_SCHEDULED: (CommandAction.CREATE, CommandAction.UPDATE),
-    EventKind.CODE_REMOVED: (CommandAction.DELETE,),
+    EventKind.CODE_REMOVED: (CommandAction.DELETE, CommandAction.REMOVE_CODE),
 }
 FAILURE_KINDS = {EventKind.COMMAND_FAILED, EventKind.CODE_FAILED}
 
@@ -160,7 +81,9 @@ def _correlate(
     if lock is None:
         return None
     if event.vendor_code_ref:
-        command = in_flight.filter(lock=lock, access_code__vendor_code_ref=event.vendor_code_ref).first()
+        command = in_flight.filter(lock=lock).filter(
+            Q(access_code__vendor_code_ref=event.vendor_code_ref) | Q(target_ref=event.vendor_code_ref)
+        ).first()
         if command is not None:
             return command
     command = in_flight.filter(lock=lock).first()
@@ -168,7 +91,7 @@ def _correlate(
         return None
     if event.vendor_ref:
         return None  # it names a command, and not this one
-    own_ref = command.access_code.vendor_code_ref if command.access_code else ""
+    own_ref = command.access_code.vendor_code_ref if command.access_code else command.target_ref
     if event.vendor_code_ref and own_ref and event.vendor_code_ref != own_ref:
         # Another slot. Only a failure is ours: with one command in flight per lock, "slot 1 failed"
         # while we set slot 2 means our PIN clashes with slot 1. A success there is someone else's news.
@@ -184,7 +107,7 @@ def _apply(
         if lock is None:
             return f"{event.kind}: unknown device", None, None
         with transaction.atomic():
-            engine.lock_observe_device(
+            lock_observe_device(
                 lock=lock, now=now,
                 online={EventKind.DEVICE_ONLINE: True, EventKind.DEVICE_OFFLINE: False}.get(event.kind),
                 battery_level=event.battery_level,
@@ -193,7 +116,7 @@ def _apply(
     if event.kind in SUCCESS_KINDS or event.kind in FAILURE_KINDS:
         return _apply_outcome(account, lock, event, now=now)
     if event.kind in (EventKind.CODE_CHANGED_EXTERNALLY, EventKind.CODES_CLEARED) and lock is not None:
-        engine.lock_request_reconcile(lock=lock, now=now)
+        lock_request_reconcile(lock=lock, now=now)
         return f"{event.kind}: reconcile requested", None, None
     return f"{event.kind}: ignored", None, None
 
@@ -217,7 +140,7 @@ def _apply_outcome(
             outcome = Outcome(Progress.FAILED, reason=reason, clash_code_ref=clash, detail=event.detail)
         else:
             outcome = Outcome(Progress.DONE, vendor_code_ref=_own_ref(command, event), detail=event.detail)
-        done = engine.command_complete(command=command, outcome=outcome, now=now, source="webhook")
+        done = command_complete(command=command, outcome=outcome, now=now, source="webhook")
         return f"{event.kind}: command {command.pk} {'completed' if done else 'already settled'}", command, code
     return _apply_to_code(account, lock, event, now=now)
 
@@ -245,13 +168,13 @@ def _apply_to_code(
     window_started = code.starts_at is None or code.starts_at <= now
     if event.kind == EventKind.CODE_SET and code.status == CodeStatus.UNSET and code.is_scheduled_on_device \
             and window_started:
-        engine.code_activate_scheduled(code=code, now=now)
+        code_activate_scheduled(code=code, now=now)
         return f"{event.kind}: code {code.pk} active", None, code
-    if event.kind in FAILURE_KINDS and engine.code_report_failure(
+    if event.kind in FAILURE_KINDS and code_report_failure(
         code=code, reason=event.reason, detail=event.detail, now=now
     ):
         return f"{event.kind}: code {code.pk} failed on the lock", None, code
     if event.kind == EventKind.CODE_REMOVED and code.status in (CodeStatus.SET, CodeStatus.SETTING):
-        engine.lock_request_reconcile(lock=lock, now=now)
+        lock_request_reconcile(lock=lock, now=now)
         return f"{event.kind}: code {code.pk} gone unexpectedly, reconcile requested", None, code
     return f"{event.kind}: code {code.pk} unchanged", None, code

@@ -1,4 +1,4 @@
-"""Provider account forms, built from the vendor credential table in providers/accounts.py.
+"""Provider account forms, built from the vendor credential table in providers/credentials.py.
 
 Secret fields are write-only: they are never given an initial value, their widgets never render a
 value (not even the one just submitted when the form has errors), and a blank field keeps what is stored.
@@ -14,7 +14,7 @@ from django import forms
 from django.conf import settings
 
 from portal.models import Property, Tenant
-from providers.accounts import CREDENTIAL_FIELDS, VENDOR_SUPPLIED_WEBHOOK_SECRET, CredentialField, masked
+from providers.credentials import CREDENTIAL_FIELDS, VENDOR_SUPPLIED_WEBHOOK_SECRET, CredentialField, masked
 from providers.models import ProviderAccount
 
 

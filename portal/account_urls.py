@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from providers import views
+from portal import account_views as views
 
 app_name = "providers"
 urlpatterns = [

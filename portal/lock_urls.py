@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from locks import views
+from portal import lock_views as views
 
 app_name = "locks"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     path("locks/<int:lock_id>/", views.lock_detail, name="lock_detail"),
     path("locks/<int:lock_id>/act/<slug:action>/", views.lock_action, name="lock_action"),
     path("locks/<int:lock_id>/delete-all/", views.lock_delete_all, name="lock_delete_all"),
+    path("locks/<int:lock_id>/work/", views.lock_work_panel, name="lock_work"),
     path("issues/", views.issue_list, name="issue_list"),
     path("issues/<int:issue_id>/act/<slug:action>/", views.issue_action, name="issue_action"),
     path("codes/<int:code_id>/chip/", views.code_chip, name="code_chip"),

@@ -1,0 +1,79 @@
+"""Every engine knob in one place (DESIGN §4, §6), with its default, read from `settings.LOCKSTEP`.
+
+A bad value fails loudly at start (`ImproperlyConfigured`), not at 3 a.m. in a worker. Read the knobs
+through `engine()`, which reads settings at call time so tests can override them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    # Natively scheduling locks get a code this long before its window; the lock enforces the window.
+    NATIVE_PRELOAD_HOURS: int = 72
+    # Other locks are programmed this long before the window starts.
+    JUST_IN_TIME_MINUTES: int = 60
+    # A command `sent` longer than this is asked about by the sweeper ...
+    SWEEP_STALE_MINUTES: int = 5
+    # ... and past this it has timed out.
+    SWEEP_HARD_LIMIT_MINUTES: int = 30
+    # Codes starting within this many hours that are not on their lock need someone's attention.
+    ATTENTION_HOURS: int = 24
+    # A code still not on the lock this long after its programming time is alerted as late.
+    LATE_ALERT_MINUTES: int = 15
+    # A failed code stays in the attention queue this long past its end (a failed delete leaves a PIN).
+    FAILED_SHOWN_DAYS: int = 7
+    # Below this battery level (0–1) a lock gets a low_battery issue.
+    LOW_BATTERY_LEVEL: float = 0.2
+    # Transient failures are retried after these delays (minutes); one more failure and the code fails.
+    BACKOFF_MINUTES: tuple[int, ...] = (1, 2, 5, 15, 30, 60)
+    # Fresh PINs tried after duplicate-PIN clashes before staff are asked (a lock calling every PIN a
+    # duplicate is broken, not crowded).
+    MAX_DUPLICATE_REGENERATIONS: int = 3
+    # Every lock is read back (reconciled) at least this often.
+    RECONCILE_EVERY_HOURS: int = 6
+    # Commands one dispatcher run sends on one lock before yielding to the others.
+    MAX_COMMANDS_PER_RUN: int = 50
+    # Rows one tick step or sweep handles per run; the next run continues.
+    TICK_BATCH: int = 500
+    SWEEP_BATCH: int = 200
+
+    @property
+    def attention_window(self) -> timedelta:
+        return timedelta(hours=self.ATTENTION_HOURS)
+
+    @property
+    def reconcile_every(self) -> timedelta:
+        return timedelta(hours=self.RECONCILE_EVERY_HOURS)
+
+
+def _coerce(name: str, default: Any, value: Any) -> Any:
+    try:
+        if isinstance(default, tuple):
+            coerced: Any = tuple(int(item) for item in value)
+            if not coerced:
+                raise ValueError("empty")
+            return coerced
+        coerced = type(default)(value)
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(f"LOCKSTEP[{name!r}] = {value!r} is not a valid {type(default).__name__}") from exc
+    if coerced < 0:
+        raise ImproperlyConfigured(f"LOCKSTEP[{name!r}] must not be negative (got {value!r})")
+    return coerced
+
+
+def engine() -> EngineSettings:
+    """The engine's settings: the defaults above, overridden by `settings.LOCKSTEP`."""
+    configured: dict[str, Any] = dict(getattr(settings, "LOCKSTEP", {}))
+    known = {f.name: f.default for f in fields(EngineSettings)}
+    unknown = set(configured) - set(known)
+    if unknown:
+        raise ImproperlyConfigured(f"Unknown LOCKSTEP setting(s): {', '.join(sorted(unknown))}")
+    return EngineSettings(**{name: _coerce(name, known[name], value) for name, value in configured.items()})

@@ -1,0 +1,269 @@
+"""Booking → desired codes, and putting codes in motion (DESIGN §4 "Windows and timing", "PINs").
+
+`codes_sync_for_booking` makes a booking's codes what the booking wants (one per lock of its property,
+with its window and PIN); `code_program`, `code_push_update`, `code_requeue_create` and `code_remove`
+move one code and queue the command that gets the lock there.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from locks import pins
+from locks.activity import activity_record
+from locks.codes import code_fail, fit_name, live_pins, lock_chooses_pin
+from locks.commands import command_queue, commands_cancel_queued, enqueue_dispatch
+from locks.conf import engine
+from locks.issues import issues_resolve
+from locks.models import (
+    AccessCode,
+    CodePurpose,
+    CodeStatus,
+    CodeType,
+    CommandAction,
+    Lock,
+    Verification,
+)
+from locks.transitions import code_move
+from providers.base import Reason
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from portal.models import Booking
+
+    Actor = AbstractBaseUser | AnonymousUser | None
+
+
+def code_window(*, booking: Booking, lock: Lock, now: datetime) -> tuple[datetime, datetime, datetime]:
+    """(starts_at, ends_at, program_at) for a booking's code on `lock` (DESIGN §4 windows and timing).
+
+    DST-safe: buffers and leads are real elapsed time, so the arithmetic is done in UTC. (Python adds to
+    a datetime in its own zone by wall clock, which would shift a 72 h lead by an hour across a change,
+    and would make the answer depend on whether the booking came from a form or from the database.)"""
+    prop = booking.property
+    starts_at = booking.check_in.astimezone(UTC) - timedelta(minutes=prop.before_minutes)
+    ends_at = booking.check_out.astimezone(UTC) + timedelta(minutes=prop.after_minutes)
+    if lock.native_scheduling:
+        lead = timedelta(hours=engine().NATIVE_PRELOAD_HOURS)
+    else:
+        lead = timedelta(minutes=engine().JUST_IN_TIME_MINUTES)
+    return starts_at, ends_at, max(starts_at - lead, now)
+
+
+def _never_sent(code: AccessCode) -> bool:
+    return not code.is_scheduled_on_device and not code.vendor_code_ref and not code.commands.filter(
+        sent_at__isnull=False
+    ).exists()
+
+
+@transaction.atomic
+def code_program(*, code: AccessCode, now: datetime, actor: Actor = None, dispatch: bool = True) -> bool:
+    """unset → setting: the code is due (its program_at has come), queue its create. `dispatch=False`
+    when the caller dispatches the lock itself (the tick)."""
+    if not code_move(code, old=[CodeStatus.UNSET], new=CodeStatus.SETTING, now=now, actor=actor, note="due"):
+        return False
+    command_queue(code, CommandAction.CREATE, now=now, actor=actor)
+    if dispatch:
+        enqueue_dispatch(code.lock_id)
+    return True
+
+
+@transaction.atomic
+def code_requeue_create(*, code: AccessCode, now: datetime, actor: Actor = None, note: str = "") -> None:
+    """Program a code again from scratch (missing on the lock, lock cleared, failed and retried)."""
+    code_move(code, old=[CodeStatus.SET, CodeStatus.UNSET, CodeStatus.FAILED, CodeStatus.SETTING],
+              new=CodeStatus.SETTING, now=now, actor=actor, note=note, last_reason="")
+    if code.status == CodeStatus.SETTING:
+        command_queue(code, CommandAction.CREATE, now=now, actor=actor)
+        enqueue_dispatch(code.lock_id)
+
+
+@transaction.atomic
+def code_push_update(*, code: AccessCode, now: datetime, actor: Actor = None) -> None:
+    """The desired state of a code that is (or is being put) on the lock changed: queue an update."""
+    code_move(code, old=[CodeStatus.SET, CodeStatus.UNSET], new=CodeStatus.SETTING, now=now, actor=actor,
+              note="changed")
+    if code.status == CodeStatus.SETTING:
+        command_queue(code, CommandAction.UPDATE, now=now, actor=actor)
+        enqueue_dispatch(code.lock_id)
+
+
+@transaction.atomic
+def code_resend(*, code: AccessCode, now: datetime, actor: Actor = None, note: str) -> None:
+    """failed → setting: send the code's current desired state again (an update if the lock knows it)."""
+    if code_move(code, old=[CodeStatus.FAILED], new=CodeStatus.SETTING, now=now, actor=actor, note=note,
+                 last_reason=""):
+        command_queue(code, CommandAction.UPDATE if code.vendor_code_ref else CommandAction.CREATE, now=now,
+                      actor=actor)
+        enqueue_dispatch(code.lock_id)
+
+
+@transaction.atomic
+def code_remove(*, code: AccessCode, now: datetime, actor: Actor = None, note: str = "") -> None:
+    """Take a code off its lock: a delete if it may be there, straight to removed if it never left us."""
+    if code.status in (CodeStatus.REMOVED, CodeStatus.REMOVING):
+        return
+    if _never_sent(code) or (code.status == CodeStatus.FAILED and not code.vendor_code_ref):
+        commands_cancel_queued(code=code, now=now)
+        code_move(code, old=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.FAILED], new=CodeStatus.REMOVED,
+                  now=now, actor=actor, note=note or "never sent")
+        issues_resolve(lock=code.lock, code=code, kinds=None, now=now, why="code removed")
+        return
+    if code_move(code, old=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET, CodeStatus.FAILED],
+                 new=CodeStatus.REMOVING, now=now, actor=actor, note=note):
+        commands_cancel_queued(code=code, now=now, actions=(CommandAction.CREATE,))
+        command_queue(code, CommandAction.DELETE, now=now, actor=actor)
+        enqueue_dispatch(code.lock_id)
+
+
+def lock_reprogram(*, lock: Lock, now: datetime, actor: Actor = None) -> int:
+    """After the lock was cleared: every live code that should be on it is programmed again from scratch
+    (ended ones are done with). Returns how many were queued."""
+    queued = 0
+    live = AccessCode.objects.select_related("lock", "tenant").filter(
+        lock=lock, status__in=[CodeStatus.SETTING, CodeStatus.SET, CodeStatus.UNSET, CodeStatus.FAILED]
+    )
+    for code in live:
+        if code.status == CodeStatus.UNSET and not code.is_scheduled_on_device:
+            continue  # not due yet: the tick programs it when its time comes
+        if code.ends_at is not None and code.ends_at <= now:
+            code_move(code, old=[code.status], new=CodeStatus.REMOVED, now=now, actor=actor, note="cleared")
+            continue
+        AccessCode.objects.filter(pk=code.pk).update(
+            vendor_code_ref="", is_scheduled_on_device=False, verification=Verification.NONE
+        )
+        code.vendor_code_ref, code.is_scheduled_on_device = "", False
+        code_requeue_create(code=code, now=now, actor=actor, note="reprogram")
+        queued += 1
+    return queued
+
+
+@transaction.atomic
+def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = None) -> None:
+    """Make the booking's AccessCodes what the booking wants: one per lock of its property. Idempotent."""
+    from portal.models import BookingStatus
+
+    codes = list(
+        AccessCode.objects.select_related("lock", "tenant").filter(booking=booking)
+        .exclude(status=CodeStatus.REMOVED).order_by("id")
+    )
+    locks = list(Lock.objects.filter(property_id=booking.property_id).order_by("id"))
+    wanted = booking.status == BookingStatus.CONFIRMED
+    lock_ids = {lock.pk for lock in locks}
+    for code in codes:
+        if not wanted or code.lock_id not in lock_ids:
+            code_remove(code=code, now=now, actor=actor, note="booking cancelled" if not wanted else "moved")
+    if not wanted:
+        return
+    by_lock = {code.lock_id: code for code in codes if code.lock_id in lock_ids}
+    missing = []
+    for lock in locks:
+        starts_at, ends_at, program_at = code_window(booking=booking, lock=lock, now=now)
+        code = by_lock.get(lock.pk)
+        if code is None:
+            if ends_at > now:
+                missing.append(lock)
+            continue
+        _code_follow_booking(code, booking=booking, starts_at=starts_at, ends_at=ends_at, program_at=program_at,
+                             now=now, actor=actor)
+    if missing:
+        _codes_create(booking, missing, now=now, actor=actor)
+
+
+def _pins_for_locks(booking: Booking, locks: list[Lock]) -> tuple[dict[int, str], str]:
+    """PIN per lock for a booking's new codes, and the common_code_key when one PIN serves them all.
+    A lock missing from the answer either picks its own PIN or has no free PIN left."""
+    settable = [lock for lock in locks if not lock_chooses_pin(lock)]
+    if not settable:
+        return {}, ""
+    taken = {lock.pk: live_pins(lock) for lock in settable}
+    common_key = f"booking-{booking.pk}" if len(settable) > 1 else ""
+    if booking.property.pin_policy == "phone_last4" and booking.guest_phone:
+        phone = {lock.pk: pins.phone_pin(booking.guest_phone, lock.requirements or {}, taken=taken[lock.pk])
+                 for lock in settable}
+        if None not in phone.values() and len(set(phone.values())) == 1:
+            return {pk: str(pin) for pk, pin in phone.items()}, common_key
+    default_length = booking.tenant.default_code_length
+    common = pins.common_pin(
+        [lock.requirements or {} for lock in settable],
+        taken_per_lock=[taken[lock.pk] for lock in settable],
+        default_length=default_length,
+    )
+    if common:
+        return {lock.pk: common for lock in settable}, common_key
+    chosen: dict[int, str] = {}
+    for lock in settable:
+        try:
+            chosen[lock.pk] = pins.generate_pin(lock.requirements or {}, taken=taken[lock.pk],
+                                                default_length=default_length)
+        except pins.NoPinAvailable:
+            continue
+    return chosen, ""
+
+
+def _codes_create(booking: Booking, locks: list[Lock], *, now: datetime, actor: Actor) -> None:
+    pins_by_lock, common_key = _pins_for_locks(booking, locks)
+    for lock in locks:
+        starts_at, ends_at, program_at = code_window(booking=booking, lock=lock, now=now)
+        code = AccessCode.objects.create(
+            tenant_id=booking.tenant_id, lock=lock, booking=booking, purpose=CodePurpose.GUEST,
+            code_type=CodeType.TIME_BOUND, name=fit_name(booking.guest_name, lock),
+            pin=pins_by_lock.get(lock.pk, ""), common_code_key=common_key if lock.pk in pins_by_lock else "",
+            starts_at=starts_at, ends_at=ends_at, program_at=program_at,
+        )
+        activity_record(
+            tenant_id=booking.tenant_id, verb="code.created",
+            message=f"Code for {booking.guest_name} on {lock.name} planned; programmed at {program_at:%Y-%m-%d %H:%M} UTC",
+            now=now, code=code, actor=actor,
+            data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+                  "program_at": program_at.isoformat()},
+        )
+        if not code.pin and not lock_chooses_pin(lock):
+            code_fail(code, command=None, reason=Reason.SLOTS_FULL, now=now,
+                      detail="No free PIN valid for this lock was found; remove old codes or widen its rules.")
+        elif program_at <= now:
+            code_program(code=code, now=now, actor=actor)
+
+
+def _code_follow_booking(
+    code: AccessCode,
+    *,
+    booking: Booking,
+    starts_at: datetime,
+    ends_at: datetime,
+    program_at: datetime,
+    now: datetime,
+    actor: Actor,
+) -> None:
+    name = fit_name(booking.guest_name, code.lock)
+    window_changed = (code.starts_at, code.ends_at) != (starts_at, ends_at)
+    if not window_changed and code.name == name:
+        return
+    if code.status == CodeStatus.REMOVING:
+        return  # already on its way out (ended); a new stay gets new codes
+    if ends_at <= now:
+        code_remove(code=code, now=now, actor=actor, note="window ended")
+        return
+    not_yet_programmed = code.status == CodeStatus.UNSET and not code.is_scheduled_on_device
+    fields: dict[str, Any] = {"starts_at": starts_at, "ends_at": ends_at, "name": name, "updated_at": now}
+    if not_yet_programmed:
+        fields["program_at"] = program_at
+    AccessCode.objects.filter(pk=code.pk).update(**fields)
+    for field_name, value in fields.items():
+        setattr(code, field_name, value)
+    activity_record(
+        tenant_id=code.tenant_id, verb="code.changed",
+        message=f"Code for {booking.guest_name} on {code.lock.name} now {starts_at:%Y-%m-%d %H:%M} → "
+        f"{ends_at:%Y-%m-%d %H:%M} UTC",
+        now=now, code=code, actor=actor,
+        data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
+    )
+    if not_yet_programmed:
+        if program_at <= now:
+            code_program(code=code, now=now, actor=actor)
+    elif code.status in (CodeStatus.SETTING, CodeStatus.SET, CodeStatus.UNSET):
+        code_push_update(code=code, now=now, actor=actor)
