@@ -2,27 +2,32 @@
 
 Every change writes an Activity row. A tenant never loses its last admin: demoting or removing the only
 admin is refused with a ValidationError, so nobody can lock themselves (and everyone) out of Settings.
+
+Joining takes the invitee's consent (DESIGN §9): an invitation is a pending row and an email to the
+invitee, never a membership or a password for the inviter to hand out. The inviter's answer is the same
+whether or not the address has an account.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from locks.activity import activity_record
-from portal.models import Membership, Property, Role, Tenant
+from portal.models import Invitation, Membership, Property, Role, Tenant
 
 TENANT_DEFAULT_FIELDS = (
     "timezone",
@@ -32,14 +37,7 @@ TENANT_DEFAULT_FIELDS = (
     "default_pin_policy",
     "alert_emails_enabled",
 )
-
-
-@dataclass(frozen=True)
-class Invitation:
-    membership: Membership
-    created_user: bool
-    # Absolute one-time link for a user who has no password yet; empty for existing users.
-    set_password_url: str
+INVITATION_VALID_FOR = timedelta(days=7)
 
 
 def _record(
@@ -52,14 +50,6 @@ def _record(
     data: dict[str, Any] | None = None,
 ) -> None:
     activity_record(tenant_id=tenant.pk, actor=actor, verb=verb, message=message, now=now, data=data)
-
-
-def set_password_url(user: AbstractBaseUser) -> str:
-    """A link that lets `user` choose a password. It stops working once the password is set."""
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-    return f"{settings.PUBLIC_BASE_URL}{path}"
 
 
 def _owned_properties(tenant: Tenant, properties: Iterable[Property]) -> list[Property]:
@@ -76,6 +66,18 @@ def _is_last_admin(membership: Membership) -> bool:
     return not admins.exclude(pk=membership.pk).exists()
 
 
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _send_invitation(*, invitation: Invitation, token: str, inviter: str) -> None:
+    link = settings.PUBLIC_BASE_URL + reverse("invitation_accept", kwargs={"token": token})
+    context = {"invitation": invitation, "inviter": inviter, "link": link}
+    body = render_to_string("registration/invitation_email.txt", context)
+    subject = f"[Lockstep] You are invited to {invitation.tenant}"
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [invitation.email])
+
+
 @transaction.atomic
 def member_invite(
     *,
@@ -86,61 +88,150 @@ def member_invite(
     now: datetime,
     properties: Iterable[Property] = (),
 ) -> Invitation:
-    """Add the person with this email to the tenant, creating a password-less user if they are new."""
+    """Email `email` an invitation to join `tenant` as `role`; nobody is attached until they accept.
+
+    What the inviter learns must not depend on whether the address has an account, so nothing here
+    looks accounts up beyond this tenant's own members, and the link goes only into the invitee's email.
+    Inviting an address again replaces its open invitation (and kills the old link).
+    """
     email = email.strip().lower()
     if role not in Role.values:
         raise ValidationError({"role": "Choose admin, staff or owner."})
     owned = _owned_properties(tenant, properties) if role == Role.OWNER else []
-    User = get_user_model()
-    user = User.objects.filter(email__iexact=email).order_by("pk").first()
-    created_user = user is None
-    if user is None:
-        if User.objects.filter(username__iexact=email).exists():
-            raise ValidationError({"email": "A user with this login already exists with another email."})
-        user = User(username=email, email=email)
-        user.set_unusable_password()
-        user.save()
-    elif Membership.objects.filter(user=user, tenant=tenant).exists():
+    if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": "This person is already a member of this tenant."})
-    membership = Membership.objects.create(user=user, tenant=tenant, role=role)
-    if owned:
-        membership.owned_properties.set(owned)
+    open_invitations = Invitation.objects.for_tenant(tenant).filter(
+        email=email, accepted_at__isnull=True, revoked_at__isnull=True
+    )
+    open_invitations.update(revoked_at=now)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_hash=_token_hash(token),
+        invited_by=actor,
+        created_at=now,
+        expires_at=now + INVITATION_VALID_FOR,
+    )
+    invitation.properties.set(owned)
     _record(
         tenant=tenant,
         actor=actor,
         verb="member.invited",
-        message=f"{actor} invited {email} as {membership.get_role_display()}",
-        data={"membership_id": membership.pk, "role": role, "property_ids": [p.pk for p in owned]},
+        message=f"{actor} invited {email} as {invitation.get_role_display()}",
+        data={"invitation_id": invitation.pk, "role": role, "property_ids": [p.pk for p in owned]},
         now=now,
     )
-    # Only a user this invitation created gets a link: a link for an existing account would let this
-    # tenant's admin choose the password of someone who also belongs to other tenants.
-    link = set_password_url(user) if created_user else ""
-    return Invitation(membership=membership, created_user=created_user, set_password_url=link)
+    # After commit, so a rolled-back invitation sends nothing; robust, so a mail server that is down
+    # does not turn a saved invitation into an error page (the admin can invite again).
+    transaction.on_commit(
+        lambda: _send_invitation(invitation=invitation, token=token, inviter=str(actor)), robust=True
+    )
+    return invitation
 
 
-def member_password_link(*, membership: Membership, actor: AbstractBaseUser, now: datetime) -> str:
-    """A fresh set-password link for an invited member who has not chosen a password yet.
+def open_invitations(tenant: Tenant) -> QuerySet[Invitation]:
+    """Invitations not yet accepted or revoked (expired ones too, so an admin sees and can clear them)."""
+    return (
+        Invitation.objects.for_tenant(tenant)
+        .filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
+        .order_by("email")
+    )
 
-    Refused for anyone who has a password, belongs to another tenant too, or is platform staff: a tenant
-    admin must never be able to take over an account that reaches beyond their tenant.
-    """
-    user = membership.user
-    if user.has_usable_password() or user.is_staff or user.is_superuser:
-        raise ValidationError("This member has already chosen a password; they can log in as usual.")
-    if Membership.objects.filter(user=user).exclude(tenant_id=membership.tenant_id).exists():
-        raise ValidationError(
-            "This person also belongs to another team; ask them to use their first invitation."
-        )
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: AbstractBaseUser, now: datetime) -> None:
+    revoked = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    if not revoked:
+        return
     _record(
-        tenant=membership.tenant,
+        tenant=invitation.tenant,
         actor=actor,
-        verb="member.password_link",
-        message=f"{actor} made a new set-password link for {user}",
-        data={"membership_id": membership.pk},
+        verb="member.invitation_revoked",
+        message=f"{actor} revoked the invitation of {invitation.email}",
+        data={"invitation_id": invitation.pk},
         now=now,
     )
-    return set_password_url(user)
+
+
+def invitation_for_token(*, token: str, now: datetime) -> Invitation | None:
+    """The open, unexpired invitation this link belongs to, or None."""
+    return (
+        Invitation.objects.select_related("tenant")
+        .filter(
+            token_hash=_token_hash(token),
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .first()
+    )
+
+
+def invitation_account(invitation: Invitation) -> AbstractBaseUser | None:
+    """The account the invited address already has, if any. Shown only to whoever holds the link."""
+    return get_user_model().objects.filter(email__iexact=invitation.email).order_by("pk").first()
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser, now: datetime) -> Membership:
+    """`user`, signed in (or just created from the emailed link), takes up the invitation.
+
+    Only the account whose email is the invited address may accept: the link proves control of that
+    mailbox, and nobody else's consent counts for it.
+    """
+    if (getattr(user, "email", "") or "").lower() != invitation.email:
+        raise PermissionDenied("This invitation is for another address.")
+    # Claim it once: two clicks (or a click and a revoke) cannot both succeed.
+    claimed = Invitation.objects.filter(
+        pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(accepted_at=now, accepted_by=user)
+    if not claimed:
+        raise ValidationError("This invitation no longer works.")
+    membership, created = Membership.objects.get_or_create(
+        user=user, tenant=invitation.tenant, defaults={"role": invitation.role}
+    )
+    if created and invitation.role == Role.OWNER:
+        membership.owned_properties.set(invitation.properties.all())
+    if created:
+        _record(
+            tenant=invitation.tenant,
+            actor=user,
+            verb="member.joined",
+            message=f"{user} accepted the invitation and joined as {membership.get_role_display()}",
+            data={"invitation_id": invitation.pk, "membership_id": membership.pk, "role": membership.role},
+            now=now,
+        )
+    return membership
+
+
+@transaction.atomic
+def invitation_accept_with_password(
+    *, invitation: Invitation, password: str, now: datetime
+) -> AbstractBaseUser:
+    """Accept from the emailed link by choosing a password, for an address without a usable one.
+
+    An account that already has a password must sign in instead (`invitation_accept`); the link is
+    never a way to replace a password someone chose.
+    """
+    User = get_user_model()
+    user = invitation_account(invitation)
+    if user is None:
+        if User.objects.filter(username__iexact=invitation.email).exists():
+            raise ValidationError(
+                "An account already uses this address as its login. Ask the admin who invited you."
+            )
+        user = User(username=invitation.email, email=invitation.email)
+    elif user.has_usable_password():
+        raise PermissionDenied("Sign in to accept this invitation.")
+    user.set_password(password)
+    user.save()
+    invitation_accept(invitation=invitation, user=user, now=now)
+    return user
 
 
 @transaction.atomic

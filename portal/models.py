@@ -65,6 +65,46 @@ class Membership(models.Model):
         return self.role in (Role.ADMIN, Role.STAFF)
 
 
+class Invitation(models.Model):
+    """An admin's offer of a role in a tenant, waiting for the invitee (DESIGN §9).
+
+    Nothing is attached until the invitee accepts through the emailed link. Only a SHA-256 of the link's
+    token is stored; an invitation is single use and expires.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()  # lower-cased
+    role = models.CharField(max_length=10, choices=Role.choices)
+    properties = models.ManyToManyField("Property", blank=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            # One open invitation per address and tenant: a new one replaces (revokes) the old.
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant} ({self.role})"
+
+
 class Property(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="properties")
     name = models.CharField(max_length=120)

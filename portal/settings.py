@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.TenantMiddleware",
+    "portal.session_timeout.AdminIdleTimeoutMiddleware",  # after TenantMiddleware: needs the membership
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -111,9 +112,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sessions (DESIGN §9). Twelve hours covers a front-desk shift without signing in again, yet a lost or
+# stolen cookie is dead by the next day (Django's default is two weeks). Admins, whose sessions can change
+# members, credentials and API keys, are also signed out after this many idle minutes
+# (portal/session_timeout.py).
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 60 * 60)))
+SESSION_ADMIN_IDLE_MINUTES = int(os.environ.get("SESSION_ADMIN_IDLE_MINUTES", "30"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -128,13 +137,21 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling (django-axes): lock a username+IP pair after repeated failures.
+# Login throttling (django-axes 8). Failures are counted per username across all addresses (guessing one
+# account from a botnet) and per client address across all usernames (spraying one password over many
+# accounts); either count reaching the limit pauses logins for AXES_COOLOFF_TIME. A successful login
+# does not reset the counts, or a sprayer with an account of their own could clear them between guesses.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_RESET_ON_SUCCESS = False
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The client address: REMOTE_ADDR, unless TRUSTED_PROXY_COUNT reverse proxies that append to
+# X-Forwarded-For sit in front (then the entry the outermost of them wrote). Without it, everyone behind
+# the proxy would share one address and one failure count (portal/client_ip.py).
+AXES_TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip_address"
 
 EMAIL_URL = os.environ.get("EMAIL_URL", "console://")
 if EMAIL_URL.startswith("console:"):

@@ -1,4 +1,4 @@
-"""Admin Settings pages: members and roles, owners' properties, tenant defaults.
+"""Admin Settings pages: members, invitations and roles, owners' properties, tenant defaults.
 
 Admins only (owners and staff get 403; other tenants 404 from the middleware). Views validate and call
 portal/members.py; they hold no rules of their own.
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from portal import members
 from portal.forms_settings import InviteForm, MemberForm, TenantDefaultsForm
-from portal.models import Membership, Role, Tenant
+from portal.models import Invitation, Membership, Role, Tenant
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
 from providers.models import ProviderAccount
@@ -52,7 +52,6 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 @admin_required
 def member_list(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST or None, tenant=request.tenant)
-    invitation = None
     if request.method == "POST" and form.is_valid():
         try:
             invitation = members.member_invite(
@@ -66,17 +65,30 @@ def member_list(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            if not invitation.set_password_url:
-                messages.success(
-                    request,
-                    f"{invitation.membership.user} was added as {invitation.membership.get_role_display()}.",
-                )
-                return redirect("settings_members", tenant_slug=request.tenant.slug)
-            # The set-password link is shown on this response only: not stored, not put in a message.
-            form = InviteForm(tenant=request.tenant)
+            # The same words whether or not the address has an account: this page must not tell.
+            messages.success(
+                request,
+                f"Invitation sent to {invitation.email} as {invitation.get_role_display()}. "
+                "They join once they accept it.",
+            )
+            return redirect("settings_members", tenant_slug=request.tenant.slug)
     status = 400 if request.method == "POST" and form.errors else 200
-    context = {"members": _members(request.tenant), "form": form, "invitation": invitation}
+    context = {
+        "members": _members(request.tenant),
+        "invitations": members.open_invitations(request.tenant),
+        "now": timezone.now(),
+        "form": form,
+    }
     return render(request, "settings/members.html", context, status=status)
+
+
+@admin_required
+@require_POST
+def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_for_tenant(Invitation.objects.select_related("tenant"), request.tenant, pk=invitation_id)
+    members.invitation_revoke(invitation=invitation, actor=request.user, now=timezone.now())
+    messages.success(request, f"Revoked the invitation of {invitation.email}.")
+    return redirect("settings_members", tenant_slug=request.tenant.slug)
 
 
 @admin_required
@@ -105,21 +117,6 @@ def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
             return redirect("settings_members", tenant_slug=request.tenant.slug)
     status = 400 if request.method == "POST" and form.errors else 200
     return render(request, "settings/member_edit.html", {"member": membership, "form": form}, status=status)
-
-
-@never_cache
-@admin_required
-@require_POST
-def member_password_link(request: HttpRequest, member_id: int) -> HttpResponse:
-    membership = get_for_tenant(
-        Membership.objects.select_related("user", "tenant"), request.tenant, pk=member_id
-    )
-    try:
-        link = members.member_password_link(membership=membership, actor=request.user, now=timezone.now())
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("settings_member_edit", tenant_slug=request.tenant.slug, member_id=membership.pk)
-    return render(request, "settings/password_link.html", {"member": membership, "link": link})
 
 
 @admin_required

@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import api_key_views, csv_import_views, owner_views, settings_views, views
+from portal import api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
+from portal.password_tokens import set_password_token_generator
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -23,9 +24,9 @@ tenant_patterns = [
     path("settings/members/<int:member_id>/", settings_views.member_edit, name="settings_member_edit"),
     path("settings/members/<int:member_id>/remove/", settings_views.member_remove, name="settings_member_remove"),
     path(
-        "settings/members/<int:member_id>/password-link/",
-        settings_views.member_password_link,
-        name="settings_member_password_link",
+        "settings/invitations/<int:invitation_id>/revoke/",
+        settings_views.invitation_revoke,
+        name="settings_invitation_revoke",
     ),
     path("settings/defaults/", settings_views.tenant_defaults, name="settings_defaults"),
     path("settings/api-keys/", api_key_views.api_key_list, name="api_key_list"),
@@ -38,10 +39,24 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    # Invited members choose their password through Django's reset-confirm view (portal/members.py).
+    path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_change_done.html"),
+        name="password_change_done",
+    ),
+    # Set-password links (accounts made by the old invite page may still hold one). Their tokens die when
+    # the user's memberships change, not only when the password does (portal/password_tokens.py).
     path(
         "set-password/<uidb64>/<token>/",
-        auth_views.PasswordResetConfirmView.as_view(template_name="settings/set_password.html"),
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="settings/set_password.html", token_generator=set_password_token_generator
+        ),
         name="password_reset_confirm",
     ),
     path(

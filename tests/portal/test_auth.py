@@ -18,8 +18,8 @@ from tests import factories
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
-def login(client, username: str, password: str):
-    return client.post(reverse("login"), {"username": username, "password": password})
+def login(client, username: str, password: str, ip: str = "127.0.0.1", **meta):
+    return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=ip, **meta)
 
 
 def test_it_logs_in_with_the_right_password(client, world):
@@ -45,9 +45,54 @@ def test_it_locks_the_login_after_repeated_failures_even_with_the_right_password
 
 def test_it_does_not_lock_another_user_out(client, world):
     for _ in range(settings.AXES_FAILURE_LIMIT):
-        login(client, "alice", "wrong")
-    assert login(client, "bob", "pw").status_code == 302
+        login(client, "alice", "wrong", ip="203.0.113.1")
+    assert login(client, "bob", "pw", ip="203.0.113.2").status_code == 302
     assert client.session["_auth_user_id"] == str(world.bob.pk)
+
+
+def test_it_locks_out_an_address_that_sprays_one_password_over_many_usernames(client, world):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        assert login(client, f"user{n}", "Spring2025!", ip="198.51.100.7").status_code != 302
+    assert login(client, "bob", "pw", ip="198.51.100.7").status_code == 429
+    assert login(client, "bob", "pw", ip="203.0.113.2").status_code == 302
+
+
+def test_it_locks_out_a_username_guessed_from_many_addresses(client, world):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        assert login(client, "alice", f"guess-{n}", ip=f"198.51.100.{n + 1}").status_code != 302
+    assert login(client, "alice", "pw", ip="203.0.113.9").status_code == 429
+    assert login(client, "bob", "pw", ip="203.0.113.9").status_code == 302
+
+
+def test_it_keeps_counting_a_sprayer_who_logs_in_to_their_own_account_between_guesses(client, world):
+    ip = "198.51.100.7"
+    for n in range(settings.AXES_FAILURE_LIMIT - 1):
+        login(client, f"user{n}", "Spring2025!", ip=ip)
+    assert login(client, "mallory", "pw", ip=ip).status_code == 302
+    client.post(reverse("logout"))
+    login(client, "olive", "Spring2025!", ip=ip)
+    assert login(client, "bob", "pw", ip=ip).status_code == 429
+
+
+def test_it_ignores_forwarded_for_headers_unless_a_proxy_is_trusted(client, world):
+    # A client cannot dodge the per-address count by inventing X-Forwarded-For values.
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        login(client, f"user{n}", "Spring2025!", ip="198.51.100.7", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    assert login(client, "bob", "pw", ip="198.51.100.7", HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
+
+
+def test_it_counts_each_client_behind_a_trusted_proxy_separately(client, world, settings):
+    settings.AXES_TRUSTED_PROXY_COUNT = 1
+    proxy = "10.0.0.2"
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        login(client, f"user{n}", "Spring2025!", ip=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    # The sprayer is locked out; a colleague behind the same proxy is not.
+    assert login(client, "bob", "pw", ip=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7").status_code == 429
+    assert login(client, "bob", "pw", ip=proxy, HTTP_X_FORWARDED_FOR="203.0.113.2").status_code == 302
+    client.post(reverse("logout"))
+    # Only the entry the trusted proxy wrote counts: a value the sprayer prepends changes nothing.
+    spoofed = "192.0.2.1, 198.51.100.7"
+    assert login(client, "olive", "pw", ip=proxy, HTTP_X_FORWARDED_FOR=spoofed).status_code == 429
 
 
 def test_it_sends_anonymous_visitors_to_login(client, world):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -79,89 +81,48 @@ def test_it_lists_the_members_with_roles_and_owned_properties(as_alice, world):
     assert "Dune Cottage" in body
 
 
-def test_it_invites_a_new_person_with_a_one_time_set_password_link(client, world):
-    client.force_login(world.alice)
-    response = client.post(url("settings_members"), {"email": "Nina@Example.com", "role": "staff"})
-    assert response.status_code == 200
-    nina = User.objects.get(email="nina@example.com")
-    assert not nina.has_usable_password()
-    assert membership(world, nina).role == Role.STAFF
-    link = response.context["invitation"].set_password_url
-    assert link in response.content.decode()
-    activity = Activity.objects.get(verb="member.invited")
-    assert activity.actor == world.alice and activity.tenant == world.seaside
-
-    # Nina follows the link and chooses a password; the link then stops working.
-    client.logout()
-    path = link.split("://", 1)[1].split("/", 1)[1]
-    form_page = client.get("/" + path, follow=True)
-    assert form_page.status_code == 200
-    assert form_page.context["validlink"]
-    set_url = form_page.redirect_chain[-1][0]
-    done = client.post(
-        set_url, {"new_password1": "a-long-Passphrase-9", "new_password2": "a-long-Passphrase-9"}
-    )
-    assert done.status_code == 302
-    nina.refresh_from_db()
-    assert nina.check_password("a-long-Passphrase-9")
-    assert client.get("/" + path, follow=True).context["validlink"] is False
-    login = client.post(reverse("login"), {"username": "nina@example.com", "password": "a-long-Passphrase-9"})
-    assert login.status_code == 302
+# Invitations themselves (pending rows, acceptance, same answer for any address): test_invitations.py.
 
 
-def test_it_adds_an_existing_user_without_a_link(as_alice, world):
-    outsider = factories.UserFactory(username="otto", email="otto@example.com")
-    response = as_alice.post(url("settings_members"), {"email": "otto@example.com", "role": "owner"})
-    assert response.status_code == 302
-    assert membership(world, outsider).role == Role.OWNER
-    assert outsider.has_usable_password()
-
-
-def test_it_gives_no_link_for_a_passwordless_user_of_another_tenant(as_alice, world):
-    # Someone Harbor invited who has not chosen a password yet: Seaside's admin must not get to choose it.
+def test_it_never_gives_an_admin_a_link_for_a_passwordless_user_of_another_tenant(as_alice, world):
+    # Someone Harbor invited who has not chosen a password yet: Seaside's admin must not get to choose it,
+    # nor attach them: they are asked by email and join only if they accept.
     invitee = User.objects.create(username="ivy@example.com", email="ivy@example.com")
     invitee.set_unusable_password()
     invitee.save()
     factories.MembershipFactory(user=invitee, tenant=world.harbor, role=Role.STAFF)
     response = as_alice.post(url("settings_members"), {"email": "ivy@example.com", "role": "staff"})
     assert response.status_code == 302
-    assert membership(world, invitee).role == Role.STAFF
+    assert not Membership.objects.filter(user=invitee, tenant=world.seaside).exists()
     follow = as_alice.get(response["Location"]).content.decode()
     assert "set-password/" not in follow
-    refused = as_alice.post(url("settings_member_password_link", membership(world, invitee).pk))
-    assert refused.status_code == 302
-    assert "another team" in as_alice.get(refused["Location"]).content.decode()
+    assert not re.search(r"(?<!/settings)/invitations/", follow)  # the accept link went to ivy only
+
+
+def test_it_offers_no_set_password_link_on_any_member_page(as_alice, world):
+    passwordless = factories.UserFactory(username="pia", email="pia@example.com")
+    passwordless.set_unusable_password()
+    passwordless.save()
+    pia = factories.MembershipFactory(user=passwordless, tenant=world.seaside, role=Role.STAFF)
+    for member in (pia, membership(world, world.bob)):
+        page = as_alice.get(url("settings_member_edit", member.pk)).content.decode()
+        assert "set-password" not in page.lower()
+        legacy = f"/t/seaside/settings/members/{member.pk}/password-link/"
+        assert as_alice.post(legacy).status_code == 404
     assert not Activity.objects.filter(verb="member.password_link").exists()
 
 
-def test_it_makes_a_new_set_password_link_for_an_invitee_who_lost_it(as_alice, world):
-    as_alice.post(url("settings_members"), {"email": "nina@example.com", "role": "staff"})
-    nina = membership(world, User.objects.get(email="nina@example.com"))
-    assert "new set-password link" in as_alice.get(url("settings_member_edit", nina.pk)).content.decode()
-    response = as_alice.post(url("settings_member_password_link", nina.pk))
-    assert response.status_code == 200
-    assert "/set-password/" in response.context["link"]
-    assert response.context["link"] in response.content.decode()
-    assert Activity.objects.filter(verb="member.password_link", actor=world.alice).exists()
-
-
-def test_it_refuses_a_set_password_link_for_a_member_with_a_password(as_alice, world):
-    bob = membership(world, world.bob)
-    assert "new set-password link" not in as_alice.get(url("settings_member_edit", bob.pk)).content.decode()
-    response = as_alice.post(url("settings_member_password_link", bob.pk))
-    assert response.status_code == 302
-    assert "already chosen a password" in as_alice.get(response["Location"]).content.decode()
-    world.bob.refresh_from_db()
-    assert world.bob.check_password("pw")
-
-
 def test_it_invites_an_owner_with_their_properties(as_alice, world):
-    as_alice.post(
+    from portal.models import Invitation
+
+    response = as_alice.post(
         url("settings_members"),
         {"email": "pat@example.com", "role": "owner", "properties": [world.harbor_view.pk]},
     )
-    pat = Membership.objects.get(user__email="pat@example.com")
-    assert list(pat.owned_properties.all()) == [world.harbor_view]
+    assert response.status_code == 302
+    invitation = Invitation.objects.get(email="pat@example.com")
+    assert (invitation.tenant, invitation.role) == (world.seaside, Role.OWNER)
+    assert list(invitation.properties.all()) == [world.harbor_view]
 
 
 @pytest.mark.parametrize(

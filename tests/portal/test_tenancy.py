@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils import timezone
 
 from locks.models import AccessCode, Activity, Lock, LockCommand, LockIssue
-from portal.models import ApiKey, Booking, Membership
+from portal.models import ApiKey, Booking, Invitation, Membership, Role
 from providers.models import ProviderAccount, WebhookEvent
 from tests import factories
 
@@ -76,6 +77,7 @@ class Targets:
     member: Membership
     api_key: ApiKey
     event: WebhookEvent
+    invitation: Invitation
 
 
 @pytest.fixture
@@ -93,15 +95,21 @@ def targets(world) -> Targets:
         provider_account=world.account, vendor_event_id="evt_walk", received_at=now, payload={}
     )
     member = Membership.objects.get(user=world.bob, tenant=world.seaside)
+    invitation = Invitation.objects.create(
+        tenant=world.seaside, email="nina@example.com", role=Role.STAFF, token_hash="1" * 64,
+        created_at=now, expires_at=now + timedelta(days=7),
+    )
     return Targets(
-        world=world, code=code, command=command, issue=issue, member=member, api_key=api_key, event=event
+        world=world, code=code, command=command, issue=issue, member=member, api_key=api_key, event=event,
+        invitation=invitation,
     )
 
 
 def footprint() -> tuple[int, ...]:
-    """Row counts that any write through a page would change."""
+    """Row counts that any write through a page would change (and open invitations, which a revoke ends)."""
     models = (Activity, LockCommand, Booking, Membership, ProviderAccount, Lock, ApiKey)
-    return tuple(model.objects.count() for model in models)
+    open_invitations = Invitation.objects.filter(accepted_at=None, revoked_at=None).count()
+    return (*(model.objects.count() for model in models), open_invitations)
 
 
 def _action(t: Targets, route: str) -> str:
@@ -130,6 +138,7 @@ KWARG_VALUES: dict[str, Callable[[Targets, str], Any]] = {
     "key_id": lambda t, r: t.api_key.pk,
     "api_key_id": lambda t, r: t.api_key.pk,
     "event_id": lambda t, r: t.event.pk,
+    "invitation_id": lambda t, r: t.invitation.pk,
     "action": _action,
 }
 
