@@ -50,3 +50,22 @@ def test_the_policy_is_enforced(page, live_server, world, login):
     page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=\"https://example.invalid/x.png\">')")
     page.wait_for_timeout(300)
     assert violations, "an image from another origin should have been refused"
+
+
+def test_a_refused_reveal_shows_its_message_in_the_pin_slot(page, live_server, world, login, settings):
+    settings.PIN_REVEALS_PER_MINUTE = 0  # the very first reveal is one too many
+    violations = _watch_for_violations(page)
+    login(page, "bob")
+    page.goto(f"{live_server.url}/t/seaside/bookings/{world.booking.pk}/")
+    page.click(f"#pin-{world.code.pk} button")
+    expect(page.locator(f"#pin-{world.code.pk}")).to_contain_text("Too many PIN reveals")
+    assert "483920" not in page.content()
+    assert violations == []
+
+
+def test_the_api_docs_render_under_their_policy(page, live_server, world, login):
+    violations = _watch_for_violations(page)
+    login(page, "alice")
+    page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Lockstep API", timeout=10_000)
+    assert violations == []
