@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
 from django.db.models import Q, QuerySet
 from django.urls import reverse
@@ -33,10 +34,10 @@ class AlertLine:
     url: str
 
 
-def recipients(*, tenant: Tenant) -> list[str]:
+def recipients(*, tenant: Tenant, roles: tuple[str, ...] = (Role.ADMIN, Role.STAFF)) -> list[str]:
     emails = (
         Membership.objects.for_tenant(tenant)
-        .filter(role__in=(Role.ADMIN, Role.STAFF), user__is_active=True)
+        .filter(role__in=roles, user__is_active=True)
         .exclude(user__email="")
         .values_list("user__email", flat=True)
     )
@@ -92,8 +93,10 @@ def _late_line(code: AccessCode, base: str, tenant: Tenant) -> AlertLine:
     )
 
 
-def _send(tenant: Tenant, subject: str, intro: str, lines: list[AlertLine]) -> bool:
-    to = recipients(tenant=tenant)
+def _send(
+    tenant: Tenant, subject: str, intro: str, lines: list[AlertLine], *, roles: tuple[str, ...] = (Role.ADMIN, Role.STAFF)
+) -> bool:
+    to = recipients(tenant=tenant, roles=roles)
     if not to or not lines:
         return False
     body = "\n".join([intro, "", *(f"• {line.text}\n  {line.url}" for line in lines), "", "— Lockstep"])
@@ -149,3 +152,19 @@ def digest_send(*, now: datetime) -> int:
                             data={"day": today, "lines": len(lines)}, now=now)
             sent += 1
     return sent
+
+
+def pin_reveal_burst_alert(
+    *, tenant: Tenant, label: str, actor: AbstractBaseUser | None, limit: int, now: datetime
+) -> None:
+    """Someone asked for more PINs in a minute than anyone needs (portal/throttles.py calls this once per
+    burst). Admins only: the revealer may be staff. Sent whatever ``alert_emails_enabled`` says, since a
+    burst may be a stolen session or key rather than an operational matter."""
+    activity_record(tenant_id=tenant.pk, verb="alert.pin_reveal_burst", actor=actor, now=now,
+                    message=f"PIN reveals refused: {label} asked for more than {limit} in a minute",
+                    data={"who": label, "limit": limit})
+    activity = settings.PUBLIC_BASE_URL + reverse("dashboard", args=[tenant.slug])
+    _send(tenant, f"Burst of PIN reveals by {label}",
+          f"{tenant.name}: {label} asked for more than {limit} PINs within a minute. Further reveals are "
+          "refused until the minute is over. If this was not expected, revoke their access or API key.",
+          [AlertLine("Recent activity", activity)], roles=(Role.ADMIN,))

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.api.keys import api_key_create, api_key_revoke
@@ -35,6 +36,7 @@ class ApiKeyForm(forms.Form):
 
 @admin_required
 @require_http_methods(["GET", "POST"])
+@never_cache  # the page that shows a new key once must not leave it in any cache
 def api_key_list(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from portal.api import views
@@ -20,5 +21,13 @@ app_name = "api"
 urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves Swagger UI's start-up script as a file (no inline script); Swagger UI itself
+    # sets inline styles and shows data: images, so this page alone allows those.
+    path(
+        "docs/",
+        csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api:schema")
+        ),
+        name="docs",
+    ),
 ]

@@ -35,7 +35,9 @@ from locks.models import (
 from locks.selectors import lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
 from portal.permissions import editor_required, visible_properties
+from portal.query_params import parse_id
 from portal.tenancy import get_for_tenant
+from portal.throttles import pin_reveal_throttled
 from portal.views import booking_context
 
 COMMAND_LOG_SIZE = 50
@@ -215,8 +217,8 @@ def issue_list(request: HttpRequest) -> HttpResponse:
     if kind in IssueKind.values:
         issues = issues.filter(kind=kind)
     property_id = request.GET.get("property", "")
-    if property_id.isdigit():
-        issues = issues.filter(lock__property_id=int(property_id))
+    if (chosen := parse_id(property_id)) is not None:
+        issues = issues.filter(lock__property_id=chosen)
     context = {
         "issues": issues[:200],
         "kinds": IssueKind.choices,
@@ -282,6 +284,7 @@ def code_action(request: HttpRequest, code_id: int, action: str) -> HttpResponse
 
 
 @require_POST
+@pin_reveal_throttled  # 30 a minute per user, 429 + alert past that, never cached (portal/throttles.py)
 def code_reveal(request: HttpRequest, code_id: int) -> HttpResponse:
     """Show one code's PIN. The service records every reveal in Activity (who, when)."""
     code = _code(request, code_id)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -189,10 +190,46 @@ if Q_BROKER == "redis":
 else:
     Q_CLUSTER["orm"] = "default"
 
+# Throttle counters live in the cache (DESIGN §9). Production runs several processes, so they must share
+# one: Redis when it is configured; a single dev process makes do with its own memory.
+if Q_BROKER == "redis" or "REDIS_URL" in os.environ:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# PIN reveals per user (or API key) per minute, pages and API together; the next one is a 429 and mails
+# the tenant's admins (portal/throttles.py).
+PIN_REVEALS_PER_MINUTE = int(os.environ.get("PIN_REVEALS_PER_MINUTE", "30"))
+
+# Content-Security-Policy (django-csp 4): our own origin only; no inline script or style anywhere (htmx's
+# indicator style is switched off in base.html and lives in lockstep.css). /api/docs/ relaxes styles.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+    },
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # One budget per API key and one per session user (portal/api/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "portal.api.throttling.ApiKeyRateThrottle",
+        "portal.api.throttling.SessionUserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": os.environ.get("API_THROTTLE_KEY_RATE", "120/min"),
+        "api_user": os.environ.get("API_THROTTLE_USER_RATE", "60/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lockstep API",

@@ -30,6 +30,7 @@ from portal import services
 from portal.forms import BookingForm, add_service_errors
 from portal.models import Booking, BookingStatus, Membership, Role
 from portal.permissions import editor_required, visible_properties
+from portal.query_params import clean_search, parse_id
 from portal.templatetags.lockstep import in_motion
 from portal.tenancy import get_for_tenant
 from portal.timeline import Bar, Row, timeline_svg
@@ -154,7 +155,7 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     tab = request.GET.get("tab", "upcoming")
     if tab not in BOOKING_TABS:
         tab = "upcoming"
-    query = request.GET.get("q", "").strip()
+    query = clean_search(request.GET.get("q"))
     bookings = (
         Booking.objects.for_tenant(request.tenant)
         .filter(property__in=visible_properties(request))
@@ -227,7 +228,7 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
 def booking_create(request: HttpRequest) -> HttpResponse:
     properties = visible_properties(request)
     initial = {}
-    chosen = properties.filter(pk=request.GET.get("property") or 0).first() or properties.first()
+    chosen = properties.filter(pk=parse_id(request.GET.get("property")) or 0).first() or properties.first()
     if chosen is not None:
         initial = {"property": chosen, "check_in_time": chosen.checkin_time, "check_out_time": chosen.checkout_time}
     form = BookingForm(request.POST or None, properties=properties, initial=initial)

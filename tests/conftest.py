@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from locks.models import AccessCode, Lock, LockCommand, LockIssue
@@ -35,6 +36,14 @@ class World:
     issue: LockIssue
     harbor_property: Property
     harbor_lock: Lock
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle budgets live in the cache: each test starts with full ones."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ def resolve_access(request: Request) -> ApiAccess:
         raise NotAuthenticated("Send an API key: “Authorization: Bearer lsk_…”.")
     memberships = Membership.objects.select_related("tenant").filter(user=user)
     slug = request.headers.get(TENANT_HEADER) or request.query_params.get(TENANT_PARAM)
+    if slug and "\x00" in slug:  # PostgreSQL refuses NUL in strings: a 400, not a 500
+        raise ValidationError({TENANT_PARAM: "No such tenant."})
     if slug:
         membership = memberships.filter(tenant__slug=slug).first()
         if membership is None:

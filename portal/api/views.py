@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,20 +9,32 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from locks import actions
-from locks.models import AccessCode, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    Lock,
+    LockCommand,
+    LockIssue,
+)
 from portal import services as booking_services
 from portal.api import serializers as s
 from portal.api.errors import Conflict
+from portal.api.params import query_choice, query_day_bounds, query_id, query_text
 from portal.api.routing import TenantScopedViewSetMixin
+from portal.api.throttling import pin_reveal_spend
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
 
 TENANT_PARAMS = [
@@ -34,18 +45,6 @@ TENANT_PARAMS = [
         description="Session callers only: the tenant slug (API keys already belong to one tenant).",
     ),
 ]
-
-
-def _query_date(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    field = serializers.DateField()
-    try:
-        day = field.to_internal_value(raw)
-    except serializers.ValidationError as exc:
-        raise ValidationError({name: exc.detail}) from exc
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
 @extend_schema_view(list=extend_schema(parameters=TENANT_PARAMS), retrieve=extend_schema(parameters=TENANT_PARAMS))
@@ -83,6 +82,7 @@ class LockViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         from locks.pins import assert_pin_usable, live_pins_on_lock
 
         lock = self.get_object()
+        pin_reveal_spend(self.access)  # "in use on this door?" gives PINs away one guess at a time
         serializer = s.PinCheckSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         assert_pin_usable(serializer.validated_data["pin"], lock.requirements or {}, taken=live_pins_on_lock(lock))
@@ -123,22 +123,17 @@ class BookingViewSet(
         return booking
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        params = self.request.query_params
         if self.action != "list":
             return queryset
-        if value := params.get("status"):
-            if value not in BookingStatus.values:
-                raise ValidationError({"status": f"Choose one of: {', '.join(BookingStatus.values)}."})
+        if value := query_choice(self.request, "status", BookingStatus.values):
             queryset = queryset.filter(status=value)
-        if value := params.get("property"):
-            if not value.isdigit():
-                raise ValidationError({"property": "Unknown property."})
-            queryset = queryset.filter(property_id=int(value))
-        if day := _query_date(self.request, "from"):
-            queryset = queryset.filter(check_out__gte=day)
-        if day := _query_date(self.request, "to"):
-            queryset = queryset.filter(check_in__lt=day + timezone.timedelta(days=1))
-        if value := params.get("search", "").strip():
+        if (property_id := query_id(self.request, "property")) is not None:
+            queryset = queryset.filter(property_id=property_id)
+        if day := query_day_bounds(self.request, "from"):
+            queryset = queryset.filter(check_out__gte=day[0])
+        if day := query_day_bounds(self.request, "to"):
+            queryset = queryset.filter(check_in__lt=day[1])
+        if value := query_text(self.request, "search"):
             queryset = queryset.filter(
                 Q(guest_name__icontains=value)
                 | Q(guest_email__icontains=value)
@@ -237,12 +232,8 @@ CODE_FILTERS = [
 
 def _int_filters(queryset: QuerySet, request: Request, names: tuple[str, ...]) -> QuerySet:
     for name in names:
-        value = request.query_params.get(name)
-        if value is None or value == "":
-            continue
-        if not value.isdigit():
-            raise ValidationError({name: "Expected an id."})
-        queryset = queryset.filter(**{f"{name}_id": int(value)})
+        if (value := query_id(request, name)) is not None:
+            queryset = queryset.filter(**{f"{name}_id": value})
     return queryset
 
 
@@ -255,7 +246,7 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.action != "list":
             return queryset
-        if value := self.request.query_params.get("status"):
+        if value := query_choice(self.request, "status", CodeStatus.values):
             queryset = queryset.filter(status=value)
         return _int_filters(queryset, self.request, ("lock", "booking"))
 
@@ -268,6 +259,7 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
         code = self.get_object()
         if not self.access.can_write or not code.pin:
             return Response(s.AccessCodeSerializer(code).data)
+        pin_reveal_spend(self.access)
         return self._with_pin(code, actions.code_reveal_pin(code=code, actor=self.access.actor, now=timezone.now()))
 
     @extend_schema(request=s.RegenerateSerializer, responses=s.AccessCodeWithPinSerializer, parameters=TENANT_PARAMS)
@@ -276,6 +268,7 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
         """Give this code a new PIN (generated, or the `pin` you send); the new PIN is in the response.
         A PIN that breaks the lock's rules or is in use on it is a 400 listing every reason in fields.pin."""
         code = self.get_object()
+        pin_reveal_spend(self.access)  # the answer carries the new PIN
         serializer = s.RegenerateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         code = actions.code_regenerate_pin(
@@ -284,7 +277,9 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
         return self._with_pin(code, code.pin)
 
     def _with_pin(self, code: AccessCode, pin: str) -> Response:
-        return Response(s.AccessCodeWithPinSerializer(code, context={"revealed_pin": pin}).data)
+        response = Response(s.AccessCodeWithPinSerializer(code, context={"revealed_pin": pin}).data)
+        add_never_cache_headers(response)  # no shared or browser cache keeps a PIN
+        return response
 
 
 @extend_schema_view(
@@ -301,7 +296,7 @@ class LockCommandViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.action != "list":
             return queryset
-        if value := self.request.query_params.get("state"):
+        if value := query_choice(self.request, "state", CommandState.values):
             queryset = queryset.filter(state=value)
         return _int_filters(queryset, self.request, ("lock", "access_code"))
 
@@ -325,10 +320,7 @@ class LockIssueViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.action != "list":
             return queryset
-        params = self.request.query_params
         for name, choices in (("status", IssueStatus.values), ("kind", IssueKind.values)):
-            if value := params.get(name):
-                if value not in choices:
-                    raise ValidationError({name: f"Choose one of: {', '.join(choices)}."})
+            if value := query_choice(self.request, name, choices):
                 queryset = queryset.filter(**{name: value})
         return _int_filters(queryset, self.request, ("lock",))
