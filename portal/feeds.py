@@ -9,26 +9,35 @@ broke (and when it recovered), so the property page, the API and the daily diges
 
 from __future__ import annotations
 
-import ipaddress
+import logging
 import re
-import socket
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from urllib.parse import urlsplit
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
-import requests
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from locks.services import activity_record
 from portal import services as booking_services
 from portal.models import Booking, BookingSource, BookingStatus, Property
+from providers.egress import (
+    EgressAddressRefused,
+    EgressError,
+    EgressRedirectRefused,
+    EgressSchemeRefused,
+    EgressTimeout,
+    EgressTooLarge,
+    EgressUnreachable,
+    egress_limits,
+    egress_request,
+)
 
-FETCH_TIMEOUT = (5, 20)  # connect, read (seconds)
-MAX_FEED_BYTES = 5 * 1024 * 1024
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = (5.0, 20.0)  # connect, read (seconds); EGRESS_DEADLINE_SECONDS bounds the whole fetch
 # Channel placeholders that block dates without a guest (owner stays, "not available").
 BLOCK_MARKERS = ("not available", "blocked", "closed")
 GENERIC_SUMMARIES = {"reserved", "reservation", "booked", "airbnb", ""}
@@ -60,37 +69,42 @@ class FeedResult:
     error: str = ""
 
 
-def _check_public(url: str) -> None:
-    """Refuse feed URLs that point into our own network: a tenant admin types the URL, the server
-    fetches it. (Development and tests fetch from 127.0.0.1, so DEBUG allows private addresses.)"""
-    if getattr(settings, "ICAL_ALLOW_PRIVATE_ADDRESSES", settings.DEBUG):
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FeedError("The feed address must be an http(s) URL.")
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except (OSError, UnicodeError) as exc:
-        raise FeedError("The feed's host name does not resolve.") from exc
-    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
-        raise FeedError("The feed address is not a public internet address.")
+# What a user is told when the guarded outbound path (providers/egress.py) refuses or gives up; the most
+# specific class first. Our words only: nothing the feed's server sent is ever repeated.
+EGRESS_WORDS: tuple[tuple[type[EgressError], str], ...] = (
+    (EgressSchemeRefused, "The feed address must be an http(s) URL."),
+    (EgressAddressRefused, "The feed address is not a public internet address."),
+    (EgressRedirectRefused, "The feed address redirects to another host; enter the final URL."),
+    (EgressTimeout, "The feed did not answer in time."),
+    (EgressUnreachable, "Could not reach the feed's server."),
+)
+
+
+def _size(limit: int) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    return f"{limit // 1024} kB" if limit % 1024 == 0 else f"{limit} bytes"
+
+
+def _egress_words(exc: EgressError) -> str:
+    if isinstance(exc, EgressTooLarge):
+        return f"The feed is larger than {_size(egress_limits().max_response_bytes)}."
+    if isinstance(exc, EgressRedirectRefused) and "too many" in str(exc):
+        return "The feed address redirects too many times; enter the final URL."
+    return next((words for kind, words in EGRESS_WORDS if isinstance(exc, kind)), "Could not fetch the feed.")
 
 
 def feed_fetch(*, url: str) -> bytes:
-    _check_public(url)
+    """The feed's body, through the one guarded outbound path: same-host redirects only, size limit,
+    total deadline, the connected address checked on every hop."""
     try:
-        # No redirects: a public URL must not bounce the fetch to a private address.
-        response = requests.get(
-            url, timeout=FETCH_TIMEOUT, headers={"Accept": "text/calendar"}, allow_redirects=False
-        )
-    except requests.RequestException as exc:
-        raise FeedError(f"Could not fetch the feed: {exc.__class__.__name__}") from exc
+        response = egress_request("GET", url, headers={"Accept": "text/calendar"}, timeout=FETCH_TIMEOUT)
+    except EgressError as exc:
+        raise FeedError(_egress_words(exc)) from exc
     if 300 <= response.status_code < 400:
         raise FeedError("The feed address redirects; enter the final URL.")
     if response.status_code != 200:
         raise FeedError(f"The feed answered HTTP {response.status_code}.")
-    if len(response.content) > MAX_FEED_BYTES:
-        raise FeedError("The feed is larger than 5 MB.")
     return response.content
 
 

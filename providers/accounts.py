@@ -8,6 +8,7 @@ name the credential *fields* that changed, never their values.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +24,11 @@ from locks.models import Lock
 from locks.services import activity_record
 from portal.models import Property, Tenant
 from providers.base import ProviderError, Reason
+from providers.http import error_words
 from providers.models import AccountStatus, ProviderAccount, Vendor
 from providers.registry import get_provider
 
+logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CredentialField:
@@ -263,7 +266,9 @@ def account_check_connection(
         get_provider(account).check_connection()
     except ProviderError as exc:
         status = AccountStatus.AUTH_FAILED if exc.reason == Reason.AUTH_FAILED else AccountStatus.ERROR
-        detail = exc.vendor_detail or exc.reason.value
+        # Shown to the admin: our words only. The vendor's (redacted) words go to the log.
+        detail = error_words(exc)
+        logger.warning("Connection test of account %s failed: %s", account.pk, exc.vendor_detail or exc.reason)
     except (LookupError, ImportError) as exc:
         status, detail = AccountStatus.ERROR, f"No adapter for this vendor is installed ({exc})."
     else:

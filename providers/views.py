@@ -22,6 +22,7 @@ from portal.tenancy import get_for_tenant
 from providers import accounts
 from providers.base import ProviderError
 from providers.forms import AccountForm, ImportDevicesForm
+from providers.http import error_words
 from providers.models import ProviderAccount, Vendor
 
 
@@ -152,9 +153,7 @@ def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
                 now=timezone.now(),
             )
         except ProviderError as exc:
-            form.add_error(
-                None, f"The vendor did not list the devices: {exc.vendor_detail or exc.reason.value}."
-            )
+            form.add_error(None, f"The vendor did not list the devices. {error_words(exc)}")
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -160,7 +160,7 @@ def test_the_same_uid_in_two_properties_feeds_is_rejected_not_a_crash(serve, dun
 def test_without_debug_it_refuses_feeds_on_private_addresses(settings, url):
     from portal.feeds import FeedError, feed_fetch
 
-    settings.ICAL_ALLOW_PRIVATE_ADDRESSES = False
+    settings.EGRESS_ALLOW_PRIVATE_ADDRESSES = False
     with pytest.raises(FeedError):
         feed_fetch(url=url)
 
