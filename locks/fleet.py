@@ -8,6 +8,7 @@ of a lock's online/battery facts (`lock_observe_device`, which opens or resolves
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,11 @@ from locks.conf import engine
 from locks.issues import issue_open, issues_resolve
 from locks.models import IssueKind, Lock
 from providers.base import DeviceInfo, ProviderError, Reason
+from providers.http import error_words
 from providers.models import AccountStatus, ProviderAccount
 from providers.registry import get_provider
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -41,12 +45,6 @@ class ImportResult:
     created: list[Lock]
     updated: list[Lock]
 
-
-# What staff read for each status; the vendor's own words stay in the server log (providers.http).
-STATUS_DETAIL: dict[str, str] = {
-    AccountStatus.AUTH_FAILED: "The vendor rejected the credentials. Enter new ones (or reconnect the account).",
-    AccountStatus.ERROR: "The vendor could not be reached or answered with an error. Try again later.",
-}
 
 
 def account_record_status(*, account: ProviderAccount, status: str, detail: str, now: datetime) -> None:
@@ -69,11 +67,11 @@ def account_flag_auth_failed(*, account: ProviderAccount, detail: str, now: date
     account_record_status(account=account, status=AccountStatus.AUTH_FAILED, detail=detail, now=now)
 
 
-def _status_of(error: ProviderError) -> tuple[str, str]:
-    """Our words for what went wrong, with the HTTP status where there was one (never the vendor's text)."""
+def _status_of(error: ProviderError, account: ProviderAccount) -> tuple[str, str]:
+    """Our words for what went wrong (shown to admins); the vendor's own (redacted) words go to the log."""
     status = AccountStatus.AUTH_FAILED if error.reason == Reason.AUTH_FAILED else AccountStatus.ERROR
-    http = f" (HTTP {error.status_code})" if error.status_code else ""
-    return status, STATUS_DETAIL[status] + http
+    logger.warning("Account %s: %s", account.pk, error.vendor_detail or error.reason)
+    return status, error_words(error)
 
 
 @transaction.atomic
@@ -85,7 +83,7 @@ def account_check_connection(
     try:
         get_provider(account).check_connection()
     except ProviderError as exc:
-        status, detail = _status_of(exc)
+        status, detail = _status_of(exc, account)
     except (LookupError, ImportError):
         status, detail = AccountStatus.ERROR, "No adapter for this vendor is installed."
     else:
@@ -106,7 +104,7 @@ def account_check_health(*, account: ProviderAccount, now: datetime) -> None:
     except ProviderError as exc:
         if exc.reason == Reason.AUTH_FAILED:
             with transaction.atomic():
-                account_record_status(account=account, status=AccountStatus.AUTH_FAILED, detail=_status_of(exc)[1],
+                account_record_status(account=account, status=AccountStatus.AUTH_FAILED, detail=_status_of(exc, account)[1],
                                       now=now)
         return
     with transaction.atomic():

@@ -24,6 +24,7 @@ from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
 from providers import credentials
 from providers.base import ProviderError
+from providers.http import error_words
 from providers.models import ProviderAccount, Vendor
 
 
@@ -154,9 +155,7 @@ def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
                 now=timezone.now(),
             )
         except ProviderError as exc:
-            form.add_error(
-                None, f"The vendor did not list the devices: {exc.vendor_detail or exc.reason.value}."
-            )
+            form.add_error(None, f"The vendor did not list the devices. {error_words(exc)}")
         except ValidationError as exc:
             form.add_error(None, exc)
         else:

@@ -9,26 +9,35 @@ broke (and when it recovered), so the property page, the API and the daily diges
 
 from __future__ import annotations
 
-import ipaddress
+import logging
 import re
-import socket
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from urllib.parse import urlsplit
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
-import requests
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from locks.activity import activity_record
 from portal import services as booking_services
 from portal.models import Booking, BookingSource, BookingStatus, Property
+from providers.egress import (
+    EgressAddressRefused,
+    EgressError,
+    EgressRedirectRefused,
+    EgressSchemeRefused,
+    EgressTimeout,
+    EgressTooLarge,
+    EgressUnreachable,
+    egress_limits,
+    egress_request,
+)
 
-FETCH_TIMEOUT = (5, 20)  # connect, read (seconds)
-MAX_FEED_BYTES = 5 * 1024 * 1024
+logger = logging.getLogger(__name__)
+
+FETCH_TIMEOUT = (5.0, 20.0)  # connect, read (seconds); EGRESS_DEADLINE_SECONDS bounds the whole fetch
 # Channel placeholders that block dates without a guest (owner stays, "not available").
 BLOCK_MARKERS = ("not available", "blocked", "closed")
 GENERIC_SUMMARIES = {"reserved", "reservation", "booked", "airbnb", ""}
@@ -60,37 +69,42 @@ class FeedResult:
     error: str = ""
 
 
-def _check_public(url: str) -> None:
-    """Refuse feed URLs that point into our own network: a tenant admin types the URL, the server
-    fetches it. (Development and tests fetch from 127.0.0.1, so DEBUG allows private addresses.)"""
-    if getattr(settings, "ICAL_ALLOW_PRIVATE_ADDRESSES", settings.DEBUG):
-        return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FeedError("The feed address must be an http(s) URL.")
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except (OSError, UnicodeError) as exc:
-        raise FeedError("The feed's host name does not resolve.") from exc
-    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
-        raise FeedError("The feed address is not a public internet address.")
+# What a user is told when the guarded outbound path (providers/egress.py) refuses or gives up; the most
+# specific class first. Our words only: nothing the feed's server sent is ever repeated.
+EGRESS_WORDS: tuple[tuple[type[EgressError], str], ...] = (
+    (EgressSchemeRefused, "The feed address must be an http(s) URL."),
+    (EgressAddressRefused, "The feed address is not a public internet address."),
+    (EgressRedirectRefused, "The feed address redirects to another host; enter the final URL."),
+    (EgressTimeout, "The feed did not answer in time."),
+    (EgressUnreachable, "Could not reach the feed's server."),
+)
+
+
+def _size(limit: int) -> str:
+    if limit % (1024 * 1024) == 0:
+        return f"{limit // (1024 * 1024)} MB"
+    return f"{limit // 1024} kB" if limit % 1024 == 0 else f"{limit} bytes"
+
+
+def _egress_words(exc: EgressError) -> str:
+    if isinstance(exc, EgressTooLarge):
+        return f"The feed is larger than {_size(egress_limits().max_response_bytes)}."
+    if isinstance(exc, EgressRedirectRefused) and "too many" in str(exc):
+        return "The feed address redirects too many times; enter the final URL."
+    return next((words for kind, words in EGRESS_WORDS if isinstance(exc, kind)), "Could not fetch the feed.")
 
 
 def feed_fetch(*, url: str) -> bytes:
-    _check_public(url)
+    """The feed's body, through the one guarded outbound path: same-host redirects only, size limit,
+    total deadline, the connected address checked on every hop."""
     try:
-        # No redirects: a public URL must not bounce the fetch to a private address.
-        response = requests.get(
-            url, timeout=FETCH_TIMEOUT, headers={"Accept": "text/calendar"}, allow_redirects=False
-        )
-    except requests.RequestException as exc:
-        raise FeedError(f"Could not fetch the feed: {exc.__class__.__name__}") from exc
+        response = egress_request("GET", url, headers={"Accept": "text/calendar"}, timeout=FETCH_TIMEOUT)
+    except EgressError as exc:
+        raise FeedError(_egress_words(exc)) from exc
     if 300 <= response.status_code < 400:
         raise FeedError("The feed address redirects; enter the final URL.")
     if response.status_code != 200:
         raise FeedError(f"The feed answered HTTP {response.status_code}.")
-    if len(response.content) > MAX_FEED_BYTES:
-        raise FeedError("The feed is larger than 5 MB.")
     return response.content
 
 
@@ -113,17 +127,43 @@ def feed_parse(*, body: bytes) -> list[FeedStay]:
     if calendar.name != "VCALENDAR":
         raise FeedError("The feed is not a VCALENDAR.")
     stays = []
-    for event in calendar.walk("VEVENT"):
+    for number, event in enumerate(calendar.walk("VEVENT"), start=1):
         uid = str(event.get("UID", "")).strip()
         summary = str(event.get("SUMMARY", "")).strip()
         if not uid or any(marker in summary.lower() for marker in BLOCK_MARKERS):
             continue
-        start, end = event.get("DTSTART"), event.get("DTEND")
-        if start is None or end is None:
+        start = _date_or_datetime(event.get("DTSTART"), number)
+        if start is None:
+            continue
+        end = _event_end(event, start, number)
+        if end is None:
             continue
         name, phone = _guest(summary, str(event.get("DESCRIPTION", "")), uid)
-        stays.append(FeedStay(uid=uid[:200], check_in=start.dt, check_out=end.dt, guest_name=name, guest_phone=phone))
+        stays.append(FeedStay(uid=uid[:200], check_in=start, check_out=end, guest_name=name, guest_phone=phone))
     return stays
+
+
+def _date_or_datetime(prop: Any, number: int) -> date | datetime | None:
+    """A DTSTART/DTEND value as a DATE or DATE-TIME; anything else (VALUE=TIME, a period, a repeated
+    property) fails the feed, in our words (the event is numbered, its text is the feed's)."""
+    if prop is None:
+        return None
+    value = getattr(prop, "dt", None)
+    if not isinstance(value, date):  # datetime is a date too
+        raise FeedError(f"Event {number} in the feed has a start or end that is not a date.")
+    return value
+
+
+def _event_end(event: Any, start: date | datetime, number: int) -> date | datetime | None:
+    """DTEND, or DTSTART + DURATION (RFC 5545 §3.6.1); None when the event gives neither."""
+    if event.get("DTEND") is not None:
+        return _date_or_datetime(event.get("DTEND"), number)
+    duration = getattr(event.get("DURATION"), "dt", None)
+    if duration is None:
+        return None
+    if not isinstance(duration, timedelta):
+        raise FeedError(f"Event {number} in the feed has a duration that is not a length of time.")
+    return start + duration
 
 
 def _at_property_time(value: date | datetime, prop: Property, *, arriving: bool) -> datetime:
@@ -180,17 +220,20 @@ def _record(prop: Property, verb: str, message: str, now: datetime, **data: obje
                     data={"property_id": prop.pk, **data})
 
 
+def _feed_failed(*, prop: Property, error: str, now: datetime) -> FeedResult:
+    if prop.ical_last_error != error:  # one Activity per change, not one every 15 minutes
+        _record(prop, "feed.failed", f"iCal feed of {prop.name} failed: {error}", now)
+    Property.objects.filter(pk=prop.pk).update(ical_last_error=error)
+    prop.ical_last_error = error
+    return FeedResult(property_id=prop.pk, error=error)
+
+
 def feed_import(*, prop: Property, now: datetime) -> FeedResult:
     """Fetch, parse and apply one property's feed, recording failures on the property."""
     try:
         stays = feed_parse(body=feed_fetch(url=prop.ical_url))
     except FeedError as exc:
-        error = str(exc)
-        if prop.ical_last_error != error:  # one Activity per change, not one every 15 minutes
-            _record(prop, "feed.failed", f"iCal feed of {prop.name} failed: {error}", now)
-        Property.objects.filter(pk=prop.pk).update(ical_last_error=error)
-        prop.ical_last_error = error
-        return FeedResult(property_id=prop.pk, error=error)
+        return _feed_failed(prop=prop, error=str(exc), now=now)
     with transaction.atomic():
         result = feed_apply(prop=prop, stays=stays, now=now)
         if prop.ical_last_error:
@@ -210,5 +253,11 @@ def feed_import(*, prop: Property, now: datetime) -> FeedResult:
 def feeds_import_all(*, now: datetime) -> list[FeedResult]:
     results = []
     for prop in Property.objects.exclude(ical_url="").select_related("tenant").order_by("pk"):
-        results.append(feed_import(prop=prop, now=now))
+        try:
+            results.append(feed_import(prop=prop, now=now))
+        except Exception:
+            # Each feed fails alone: one feed we did not foresee must not stop every tenant's import after
+            # it (a VALUE=TIME event once did). Details go to the log; the property gets our words.
+            logger.exception("iCal feed of property %s could not be imported", prop.pk)
+            results.append(_feed_failed(prop=prop, error="The feed could not be imported.", now=now))
     return results

@@ -6,15 +6,14 @@ value (not even the one just submitted when the form has errors), and a blank fi
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import forms
-from django.conf import settings
 
 from portal.models import Property, Tenant
 from providers.credentials import CREDENTIAL_FIELDS, VENDOR_SUPPLIED_WEBHOOK_SECRET, CredentialField, masked
+from providers.egress import EgressRefused, EgressSchemeRefused, url_check
+from providers.http import VENDOR_HOSTS
 from providers.models import ProviderAccount
 
 
@@ -91,23 +90,21 @@ class AccountForm(forms.Form):
             )
 
     def clean_base_url(self) -> str:
-        """Vendor clouds are public https services. Refuse internal addresses so an admin cannot point
-        "test connection" at the server's own network (SSRF); development (DEBUG) allows anything."""
+        """Vendor clouds live on known hosts (providers/http.py VENDOR_HOSTS): a base URL elsewhere is
+        refused here and again whenever it is used (SSRF). DEBUG changes nothing; only
+        EGRESS_ALLOW_PRIVATE_ADDRESSES lets a loopback test stub through."""
         value = self.cleaned_data.get("base_url") or ""
-        if not value or settings.DEBUG:
+        if not value:
             return value
-        parts = urlsplit(value)
-        if parts.scheme != "https":
-            raise forms.ValidationError("Use an https:// address.")
-        host = (parts.hostname or "").rstrip(".").lower()
-        if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
-            raise forms.ValidationError("Use the vendor's public address, not an internal one.")
+        hosts = VENDOR_HOSTS.get(self.vendor, frozenset())
         try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return value
-        if not address.is_global:
-            raise forms.ValidationError("Use the vendor's public address, not an internal one.")
+            url_check(value, allowed_hosts=hosts, https_only=True)
+        except EgressSchemeRefused as exc:
+            raise forms.ValidationError("Use an https:// address.") from exc
+        except EgressRefused as exc:
+            raise forms.ValidationError(
+                f"Use the vendor's public address ({', '.join(sorted(hosts)) or 'none is known'})."
+            ) from exc
         return value
 
     def credentials(self) -> dict[str, Any]:

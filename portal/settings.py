@@ -258,6 +258,14 @@ LOCKSTEP = {
     "ATTENTION_HOURS": 24,
 }
 
+# Outbound HTTP (providers/egress.py, DESIGN §9): vendor APIs and iCal feeds. Private, loopback and
+# link-local addresses are refused unless EGRESS_ALLOW_PRIVATE_ADDRESSES is set on purpose (test stubs on
+# 127.0.0.1); DEBUG does not set it. The deadline covers a whole request: connect, redirects and body.
+EGRESS_ALLOW_PRIVATE_ADDRESSES = env_bool("EGRESS_ALLOW_PRIVATE_ADDRESSES", False)
+EGRESS_DEADLINE_SECONDS = float(os.environ.get("EGRESS_DEADLINE_SECONDS", "30"))
+EGRESS_MAX_RESPONSE_BYTES = int(os.environ.get("EGRESS_MAX_RESPONSE_BYTES", str(5 * 1024 * 1024)))
+EGRESS_MAX_REDIRECTS = 3  # same-host hops, feeds only; vendors get none
+
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the <body hx-headers>, not the cookie
 X_FRAME_OPTIONS = "DENY"

@@ -5,6 +5,11 @@ Adapters call `VendorHttp.request(...)`; it returns the `requests.Response` for 
 `ProviderError` for anything else. The reason comes from the vendor's own error word when the adapter
 knows it (`word_reasons`, looked up with the adapter's `error_word` extractor), otherwise from the HTTP
 status (`STATUS_REASONS`). Nothing here retries: retries are the engine's job (DESIGN §4).
+
+Every call goes through the guarded outbound path (providers/egress.py): only the vendor's own hosts
+(`VENDOR_HOSTS`), https, no redirects, a size limit and a total deadline. `vendor_detail` keeps the
+vendor's (redacted) words for logs and engine records; what a user is shown comes from `error_words`,
+which never repeats them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import requests
 
 from providers.base import ProviderError, Reason, is_transient
+from providers.egress import EgressError, EgressTimeout, egress_request, guarded_session
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,26 @@ STATUS_REASONS: dict[int, Reason] = {
 }
 SERVER_ERROR_REASON = Reason.VENDOR_ERROR  # any 5xx
 UNKNOWN_STATUS_REASON = Reason.VENDOR_ERROR  # a status nobody documented (3xx, 418, …)
+
+# The hosts each vendor's API lives on (VENDORS.md); a base URL elsewhere is refused at the form and when
+# used. Keys are the adapters' `vendor` names.
+VENDOR_HOSTS: dict[str, frozenset[str]] = {
+    "seam": frozenset({"connect.getseam.com"}),
+    "smartthings": frozenset({"api.smartthings.com"}),
+    "nuki": frozenset({"api.nuki.io"}),
+    "schlage": frozenset({"api.allegion.com"}),
+}
+
+# What a user is told, by reason; the vendor's own text stays in logs and vendor_detail.
+REASON_WORDS: dict[Reason, str] = {
+    Reason.AUTH_FAILED: "The vendor refused the credentials",
+    Reason.TIMEOUT: "The vendor did not answer in time",
+    Reason.RATE_LIMITED: "The vendor is limiting requests; try again later",
+    Reason.BUSY: "The vendor is busy; try again later",
+    Reason.VENDOR_ERROR: "The vendor answered with an error",
+    Reason.NOT_FOUND_ON_DEVICE: "The vendor did not find what was asked for",
+}
+OTHER_REASON_WORDS = "The vendor refused the request"
 
 DETAIL_LIMIT = 500  # characters of vendor text kept in vendor_detail
 REDACTED = "[redacted]"
@@ -60,6 +86,14 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def error_words(exc: ProviderError) -> str:
+    """`exc` in our own words, safe to show: the reason and status, never the vendor's text."""
+    if isinstance(exc.__cause__, EgressError):
+        return str(exc.__cause__)  # written by us (providers/egress.py)
+    words = REASON_WORDS.get(exc.reason, OTHER_REASON_WORDS)
+    return f"{words} (HTTP {exc.status_code})." if exc.status_code else f"{words}."
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -144,7 +178,7 @@ class VendorHttp:
     word_reasons: Mapping[str, Reason] = field(default_factory=dict)
     status_reasons: Mapping[int, Reason] = field(default_factory=dict)
     word_statuses: frozenset[int] | None = None
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=guarded_session)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -168,19 +202,22 @@ class VendorHttp:
         """
         all_secrets = (*self.secrets, *secrets)
         try:
-            response = self.session.request(
-                method, self.url(path), json=json, params=params, timeout=self.timeout
+            response = egress_request(
+                method,
+                self.url(path),
+                session=self.session,
+                allowed_hosts=VENDOR_HOSTS.get(self.vendor, frozenset()),
+                https_only=True,
+                max_redirects=0,
+                timeout=self.timeout,
+                json=json,
+                params=params,
             )
-        except requests.Timeout as exc:
-            raise ProviderError(
-                Reason.TIMEOUT, f"{self.vendor} did not answer {method} {path} in time"
-            ) from exc
-        except requests.ConnectionError as exc:
-            detail = redact(str(exc), all_secrets)[:DETAIL_LIMIT]
-            raise ProviderError(Reason.VENDOR_ERROR, f"cannot reach {self.vendor}: {detail}") from exc
-        except requests.RequestException as exc:
-            detail = redact(str(exc), all_secrets)[:DETAIL_LIMIT]
-            raise ProviderError(Reason.VENDOR_ERROR, f"{self.vendor} request failed: {detail}") from exc
+        except EgressError as exc:
+            cause = redact(repr(exc.__cause__), all_secrets)[:DETAIL_LIMIT] if exc.__cause__ else ""
+            logger.warning("%s %s %s failed: %s %s", self.vendor, method, path, exc, cause)
+            reason = Reason.TIMEOUT if isinstance(exc, EgressTimeout) else Reason.VENDOR_ERROR
+            raise ProviderError(reason, f"{self.vendor} {method} {path}: {exc}") from exc
         logger.debug("%s %s %s → %s", self.vendor, method, path, response.status_code)
         if response.ok:
             return response

@@ -160,7 +160,7 @@ def test_the_same_uid_in_two_properties_feeds_is_rejected_not_a_crash(serve, dun
 def test_without_debug_it_refuses_feeds_on_private_addresses(settings, url):
     from portal.feeds import FeedError, feed_fetch
 
-    settings.ICAL_ALLOW_PRIVATE_ADDRESSES = False
+    settings.EGRESS_ALLOW_PRIVATE_ADDRESSES = False
     with pytest.raises(FeedError):
         feed_fetch(url=url)
 
@@ -169,3 +169,67 @@ def test_a_redirecting_feed_is_an_error(serve, dune):
     serve(b"", 302)
     result = feed_import(prop=dune, now=NOW)
     assert result.error == "The feed address redirects; enter the final URL."
+
+
+TIME_ONLY_AND_DURATION = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+BEGIN:VEVENT\r
+UID:duration-1\r
+DTSTART;VALUE=DATE:20300620\r
+DURATION:P3D\r
+SUMMARY:Reserved - Dana Whitfield\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:time-only-1\r
+DTSTART;VALUE=TIME:150000\r
+DTEND;VALUE=DATE:20300625\r
+SUMMARY:Reserved - Li Wei\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+DURATION_ONLY = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+BEGIN:VEVENT\r
+UID:duration-1\r
+DTSTART;VALUE=DATE:20300620\r
+DURATION:P3D\r
+SUMMARY:Reserved - Dana Whitfield\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:duration-2\r
+DTSTART:20300701T190000Z\r
+DURATION:PT40H\r
+SUMMARY:Reserved - Li Wei\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_it_ends_a_stay_given_by_duration_at_start_plus_duration(serve, dune):
+    serve(DURATION_ONLY)
+    result = feed_import(prop=dune, now=NOW)
+    assert result.error == ""
+    bookings = ical_bookings(dune)
+    assert bookings["duration-1"].check_in == datetime(2030, 6, 20, 15, 0, tzinfo=NY)
+    assert bookings["duration-1"].check_out == datetime(2030, 6, 23, 11, 0, tzinfo=NY)
+    assert bookings["duration-2"].check_out == datetime(2030, 7, 3, 11, 0, tzinfo=ZoneInfo("UTC"))
+
+
+def test_one_bad_feed_fails_alone_and_the_other_tenants_feed_still_imports(world, dune):
+    from portal.feeds import feeds_import_all
+
+    other_url = "http://127.0.0.1:9/calendar/old-town.ics"
+    world.harbor_property.ical_url = other_url
+    world.harbor_property.save(update_fields=["ical_url"])
+    assert dune.pk < world.harbor_property.pk  # the bad feed is imported first
+    with responses.RequestsMock() as mock, time_machine.travel(NOW, tick=False):
+        mock.get(FEED_URL, body=TIME_ONLY_AND_DURATION, content_type="text/calendar")
+        mock.get(other_url, body=(FIXTURES / "airbnb_first.ics").read_bytes(), content_type="text/calendar")
+        results = feeds_import_all(now=NOW)
+    dune.refresh_from_db()
+    assert dune.ical_last_error == "Event 2 in the feed has a start or end that is not a date."
+    assert ical_bookings(dune) == {}  # a feed with a bad event changes nothing, as a broken feed does
+    assert len(ical_bookings(world.harbor_property)) == 2
+    world.harbor_property.refresh_from_db()
+    assert world.harbor_property.ical_last_error == ""
+    assert [bool(r.error) for r in results] == [True, False]

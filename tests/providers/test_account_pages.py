@@ -191,7 +191,10 @@ def test_it_shows_the_vendors_credential_fields(as_alice):
         ),
     ],
 )
-def test_it_rejects_a_bad_account_next_to_the_field_and_saves_nothing(as_alice, world, data, field, message):
+def test_it_rejects_a_bad_account_next_to_the_field_and_saves_nothing(
+    as_alice, world, settings, data, field, message
+):
+    settings.EGRESS_ALLOW_PRIVATE_ADDRESSES = False
     before = ProviderAccount.objects.count()
     response = as_alice.post(url("account_create"), {"vendor": "seam", **data})
     assert response.status_code == 400
@@ -202,16 +205,35 @@ def test_it_rejects_a_bad_account_next_to_the_field_and_saves_nothing(as_alice, 
     assert not Activity.objects.filter(verb="provider_account.created").exists()
 
 
-def test_it_accepts_a_public_https_base_url(as_alice, world):
+def test_it_accepts_a_base_url_on_the_vendors_own_host(as_alice, world):
     data = {
         "vendor": "seam",
-        "name": "Staging",
+        "name": "Pinned",
         "api_key": API_KEY,
-        "base_url": "https://staging.getseam.example",
+        "base_url": "https://connect.getseam.com/",
     }
     assert as_alice.post(url("account_create"), data).status_code == 302
-    account = ProviderAccount.objects.get(name="Staging")
-    assert account.credentials == {"api_key": API_KEY, "base_url": "https://staging.getseam.example"}
+    account = ProviderAccount.objects.get(name="Pinned")
+    assert account.credentials == {"api_key": API_KEY, "base_url": "https://connect.getseam.com/"}
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://staging.getseam.example",  # any DNS name was accepted without being resolved
+        "https://connect.getseam.com.attacker.example/",
+        "https://api.nuki.io/",  # another vendor's host
+    ],
+)
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+def test_it_refuses_a_base_url_outside_the_vendors_hosts_even_under_debug(as_alice, settings, base_url, debug):
+    settings.DEBUG = debug
+    settings.EGRESS_ALLOW_PRIVATE_ADDRESSES = False
+    data = {"vendor": "seam", "name": "Elsewhere", "api_key": API_KEY, "base_url": base_url}
+    response = as_alice.post(url("account_create"), data)
+    assert response.status_code == 400
+    assert any("connect.getseam.com" in e for e in response.context["form"].errors["base_url"])
+    assert not ProviderAccount.objects.filter(name="Elsewhere").exists()
 
 
 def test_it_keeps_stored_credentials_when_the_fields_are_left_blank(as_alice, world, seam):

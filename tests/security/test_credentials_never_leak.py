@@ -30,7 +30,7 @@ from portal.models import Role
 from providers.models import ProviderAccount
 from tests import factories
 
-# Distinctive credentials per vendor (field names from providers/accounts.py CREDENTIAL_FIELDS).
+# Distinctive credentials per vendor (field names from providers/credentials.py CREDENTIAL_FIELDS).
 ACCOUNTS: dict[str, dict] = {
     "seam": {
         "credentials": {"api_key": "SECRET-seam-key-9f3a51c7e2"},
