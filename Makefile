@@ -28,8 +28,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## make lint — ruff, the import contracts of DESIGN §2 (lint-imports) and mypy with django-stubs.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 simulate: $(STAMP)
 	$(PY) manage.py simulate --bookings 200 --locks 20 --days 14 --faults default --seed 7
