@@ -17,7 +17,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -36,7 +36,7 @@ class RevealDecision:
 
 
 def pin_reveal_claim(
-    *, tenant: Tenant, who: str, label: str, actor: AbstractBaseUser | None, now: datetime
+    *, tenant: Tenant, who: str, label: str, actor: User | None, now: datetime
 ) -> RevealDecision:
     """Spend one reveal of ``who``'s budget (``"user:<id>"`` or ``"key:<id>"``); ``label`` names them in
     the alert."""
@@ -72,7 +72,7 @@ def pin_reveal_throttled(view: Callable[..., HttpResponse]) -> Callable[..., Htt
             tenant=request.tenant,  # type: ignore[attr-defined]
             who=f"user:{user.pk}",
             label=user.get_username(),
-            actor=user if isinstance(user, AbstractBaseUser) else None,
+            actor=user if isinstance(user, User) else None,
             now=timezone.now(),
         )
         if decision.allowed:
