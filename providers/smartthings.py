@@ -50,8 +50,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.conf import settings
 from django.utils import timezone
 
+from providers import oauth
 from providers.base import (
     DeviceInfo,
     EventKind,
@@ -81,6 +83,12 @@ DEFAULT_CODE_LENGTHS = (4, 8)  # minCodeLength/maxCodeLength when the device doe
 MAX_DEVICE_PAGES = 50
 SIGNATURE_MAX_AGE = timedelta(minutes=5)
 REQUEST_PATH_HEADER = "x-lockstep-request-path"
+# SmartApp subscriptions (INSTALL/UPDATE): what Lockstep listens to, and the per-app cap (VENDORS.md §2).
+SUBSCRIBED_CAPABILITIES = ("lockCodes", "lock", "battery")
+SUBSCRIPTION_LIMIT = 20
+# "the 24-hour access token that is supplied after the INSTALL and UPDATE lifecycles" (smartapp-sdk-nodejs
+# README); the lifecycle itself carries no expires_in.
+INSTALL_TOKEN_LIFETIME = timedelta(hours=24)
 
 # The commands endpoint's per-command status (core SDK devices.ts; VENDORS.md §2).
 COMMAND_RESULT_PROGRESS: dict[str, Progress] = {
@@ -210,6 +218,7 @@ class SmartThingsProvider(Provider):
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=self.timeout,
+            token_source=oauth.token_source_for(account),
             secrets=(token,),
             error_word=_error_word,
             error_message=_error_message,
@@ -500,7 +509,46 @@ class SmartThingsProvider(Provider):
         if lifecycle == "CONFIRMATION":
             url = (payload.get("confirmationData") or {}).get("confirmationUrl", "")
             logger.info("SmartThings CONFIRMATION for account %s: open %s to enable events", self.account.pk, url)
+            path = _lower_headers(headers).get(REQUEST_PATH_HEADER, "")
+            return WebhookReply(status=200, body={"targetUrl": f"{settings.PUBLIC_BASE_URL}{path}"})
+        if lifecycle in ("INSTALL", "UPDATE"):
+            installed = self._installed_app_subscribe(payload, lifecycle)
+            return WebhookReply(status=200, body=LIFECYCLE_ACKS[lifecycle], installed=installed)
         return WebhookReply(status=200, body=LIFECYCLE_ACKS[lifecycle])
+
+    # --- SmartApp subscriptions (INSTALL / UPDATE)
+    def _installed_app_subscribe(self, payload: dict[str, Any], lifecycle: str) -> oauth.InstalledApp:
+        """Create the subscriptions Lockstep needs with the lifecycle's own token, as the SDK's
+        installed/updated handlers do; UPDATE first deletes the old ones (the SDK's `subscriptions.delete()`).
+
+        Per selected device: lockCodes, lock and battery (DEVICE subscriptions, one per capability, SDK
+        `subscribeToDevices`), plus one DEVICE_HEALTH subscription for those devices (`deviceHealth.deviceIds`,
+        at most 20, core SDK DeviceHealthDetail). SmartThings allows 20 subscriptions per installed app
+        (VENDORS.md §2): past that, the three capabilities are subscribed location-wide (CAPABILITY).
+        """
+        data = payload.get(f"{lifecycle.lower()}Data") or {}
+        app = data.get("installedApp") or {}
+        app_id = str(app.get("installedAppId") or "")
+        auth_token = str(data.get("authToken") or "")
+        if not app_id or not auth_token:
+            raise ProviderError(Reason.VENDOR_ERROR, f"{lifecycle} without installedAppId or authToken")
+        refresh = str(data.get("refreshToken") or "")
+        http = VendorHttp(
+            vendor=self.vendor, base_url=self.base_url, timeout=self.timeout, secrets=(auth_token, refresh),
+            headers={"Authorization": f"Bearer {auth_token}", "Accept": "application/json"},
+            error_word=_error_word, error_message=_error_message,
+        )
+        path = f"installedapps/{quote(app_id, safe='')}/subscriptions"
+        if lifecycle == "UPDATE":
+            http.request("DELETE", path)
+        made = [_subscription_summary(http.json("POST", path, json=body))
+                for body in subscription_bodies(_selected_devices(app), str(app.get("locationId") or ""))]
+        token = (
+            oauth.TokenSet(access_token=auth_token, refresh_token=refresh, installed_app_id=app_id,
+                           expires_at=timezone.now() + INSTALL_TOKEN_LIFETIME)
+            if refresh else None
+        )
+        return oauth.InstalledApp(installed_app_id=app_id, token=token, subscriptions=made)
 
     def webhook_event_id(self, body: bytes, headers: Mapping[str, str]) -> str:
         """One event: its eventId. A batch: a digest of its sorted event ids (fits the column, stable)."""
@@ -562,6 +610,55 @@ class SmartThingsProvider(Provider):
         if parser is None:
             return [VendorEvent(**base, kind=EventKind.IGNORED, detail=".".join(key))]
         return [VendorEvent(**base, **parser(device_event.get("value"), device_event.get("data")))]
+
+
+def _selected_devices(app: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(deviceId, componentId) of every device the user selected in the SmartApp's configuration."""
+    devices: list[tuple[str, str]] = []
+    for entries in (app.get("config") or {}).values():
+        for entry in entries or []:
+            device = (entry or {}).get("deviceConfig") if isinstance(entry, dict) else None
+            if isinstance(device, dict) and device.get("deviceId"):
+                pair = (str(device["deviceId"]), str(device.get("componentId") or COMPONENT))
+                if pair not in devices:
+                    devices.append(pair)
+    return devices
+
+
+def subscription_bodies(devices: list[tuple[str, str]], location_id: str) -> list[dict[str, Any]]:
+    """The POST /installedapps/{id}/subscriptions bodies (shapes of smartthings-core-sdk subscriptions.ts)."""
+    if not devices:
+        return []
+    bodies: list[dict[str, Any]] = []
+    if len(devices) * len(SUBSCRIBED_CAPABILITIES) + 1 <= SUBSCRIPTION_LIMIT:
+        for index, (device_id, component) in enumerate(devices):
+            for capability in SUBSCRIBED_CAPABILITIES:
+                bodies.append({"sourceType": "DEVICE", "device": {
+                    "deviceId": device_id, "componentId": component, "capability": capability, "attribute": "*",
+                    "value": "*", "stateChangeOnly": True, "subscriptionName": f"{capability}_{index}"}})
+    else:
+        for capability in SUBSCRIBED_CAPABILITIES:
+            bodies.append({"sourceType": "CAPABILITY", "capability": {
+                "locationId": location_id, "capability": capability, "attribute": "*", "value": "*",
+                "stateChangeOnly": True, "subscriptionName": f"{capability}_all"}})
+    bodies.append({"sourceType": "DEVICE_HEALTH", "deviceHealth": {
+        "deviceIds": [device_id for device_id, _ in devices][:SUBSCRIPTION_LIMIT], "subscriptionName": "health"}})
+    return bodies
+
+
+def _subscription_summary(answer: Any) -> dict[str, Any]:
+    """What the account page shows of a subscription: never a token, only what it listens to."""
+    answer = answer if isinstance(answer, dict) else {}
+    source = str(answer.get("sourceType") or "")
+    detail = answer.get({"DEVICE": "device", "CAPABILITY": "capability",
+                         "DEVICE_HEALTH": "deviceHealth"}.get(source, "")) or {}
+    return {
+        "id": str(answer.get("id") or ""),
+        "source": source,
+        "device_id": str(detail.get("deviceId") or ""),
+        "capability": str(detail.get("capability") or ("DeviceHealth" if source == "DEVICE_HEALTH" else "")),
+        "name": str(detail.get("subscriptionName") or ""),
+    }
 
 
 def _code_changed(value: Any, data: Any) -> dict[str, Any]:
