@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RECONNECT_WORDS = "The vendor no longer accepts this account's authorization: reconnect the account."
+NOT_CONNECTED_WORDS = "The account is not connected: connect (or reconnect) the account."
 
 
 def _store(account: ProviderAccount, token: oauth.TokenSet | None) -> None:
@@ -82,7 +83,7 @@ def account_access_token(*, account: ProviderAccount, now: datetime) -> str:
     """A bearer token valid for a call made now; refreshed (under the lock) when it is about to expire."""
     token = oauth.stored_token(account.credentials)
     if token is None:
-        raise ProviderError(Reason.AUTH_FAILED, "the account is not connected")
+        raise ProviderError(Reason.AUTH_FAILED, NOT_CONNECTED_WORDS)
     if not token.expires_within(now, engine().TOKEN_REFRESH_MARGIN_SECONDS):
         return token.access_token
     fresh = account_refresh_token(account_id=account.pk, now=now)
@@ -103,7 +104,7 @@ def account_refresh_token(*, account_id: int, now: datetime, ahead: timedelta | 
         account = ProviderAccount.objects.select_for_update().get(pk=account_id)
         token = oauth.stored_token(account.credentials)
         if token is None:
-            raise ProviderError(Reason.AUTH_FAILED, "the account is not connected")
+            raise ProviderError(Reason.AUTH_FAILED, NOT_CONNECTED_WORDS)
         if not token.expires_within(now, ahead.total_seconds()):
             return token  # refreshed by someone else while we waited for the lock
         try:
@@ -128,7 +129,8 @@ def account_refresh_token(*, account_id: int, now: datetime, ahead: timedelta | 
             _store(account, fresh)
             return fresh
     logger.warning("account %s: token refresh rejected: %s", account_id, rejected.vendor_detail)
-    raise rejected
+    # Our words travel on (command detail, account status): what to do, not the vendor's error code.
+    raise ProviderError(Reason.AUTH_FAILED, RECONNECT_WORDS) from rejected
 
 
 def accounts_due_for_refresh(*, now: datetime) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -26,7 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from locks import tokens
-from portal.models import Membership, Role
+from portal.models import Membership, Role, Tenant
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
 from providers import oauth
@@ -41,6 +41,10 @@ STATE_TTL_SECONDS = 15 * 60
 MAX_PENDING = 5  # connects started in this session and not finished
 
 
+def _tenant(request: HttpRequest) -> Tenant:
+    return cast(Any, request).tenant  # set by TenantMiddleware on /t/<slug>/ pages
+
+
 def redirect_uri() -> str:
     return f"{settings.PUBLIC_BASE_URL}{reverse('oauth_callback')}"
 
@@ -53,7 +57,7 @@ def _detail(account: ProviderAccount) -> HttpResponse:
 @admin_required
 @require_GET
 def account_connect(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
-    account = get_for_tenant(ProviderAccount, request.tenant, uuid=account_uuid)
+    account = get_for_tenant(ProviderAccount, _tenant(request), uuid=account_uuid)
     if account.vendor not in oauth.OAUTH_VENDORS:
         messages.error(request, f"{account.get_vendor_display()} accounts use an API key, not a connection.")
         return _detail(account)
@@ -72,7 +76,7 @@ def account_connect(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
     for stale in sorted(pending, key=lambda s: pending[s]["at"])[: max(0, len(pending) - MAX_PENDING + 1)]:
         pending.pop(stale)
     pending[start.state] = {
-        "tenant_id": request.tenant.pk, "account_uuid": str(account.uuid), "user_id": request.user.pk,
+        "tenant_id": _tenant(request).pk, "account_uuid": str(account.uuid), "user_id": request.user.pk,
         "verifier": start.code_verifier, "at": now,
     }
     request.session[SESSION_KEY] = pending

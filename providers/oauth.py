@@ -193,7 +193,7 @@ class ClientCredentials:
         return cls(str(stored.get("client_id") or ""), str(stored.get("client_secret") or ""))
 
 
-class _GuardedOAuth2Session(OAuth2Session):  # type: ignore[misc]  # Authlib ships no type hints
+class _GuardedOAuth2Session(OAuth2Session):  # Authlib ships no type hints: mypy sees Any
     """Authlib's client with our transport: every request goes through `egress_request`."""
 
     def __init__(self, vendor: str, **kwargs: Any) -> None:
@@ -201,7 +201,7 @@ class _GuardedOAuth2Session(OAuth2Session):  # type: ignore[misc]  # Authlib shi
         self._vendor = vendor
         self._transport = guarded_session()
 
-    def request(  # type: ignore[override]
+    def request(
         self, method: str, url: str, withhold_token: bool = False, auth: Any = None, **kwargs: Any
     ) -> requests.Response:
         for managed in ("timeout", "allow_redirects", "stream"):

@@ -1,7 +1,12 @@
 """SmartThings adapter: lock codes through the `lockCodes` capability, outcomes through a webhook SmartApp.
 
 Credentials (encrypted JSON on the ProviderAccount):
-- `token`: a personal access token or an installed app's OAuth access token (Bearer).
+- `oauth`: the SmartApp's tokens, from "Connect" (OAuth code flow) or from its INSTALL/UPDATE lifecycle
+  (V: "the 24-hour access token ... supplied after the INSTALL and UPDATE lifecycles" with a refresh
+  token, smartapp-sdk-nodejs README); refreshed before each call by the engine (providers/oauth.py for
+  endpoints and what is verified or assumed, locks/tokens.py for the locked refresh). `client_id` and
+  `client_secret` are the SmartApp's registration.
+- `token`: a personal access token, used only when the account is not connected.
 - `public_key`: the SmartApp's RSA public key (PEM; an X.509 certificate PEM is accepted too), used to
   verify webhook signatures. It is never fetched: the SDK would download a certificate from
   key.smartthings.com for key ids that do not start with `/SmartThings` (smartapp-sdk-nodejs
@@ -22,8 +27,13 @@ How it maps (VENDORS.md §2):
 Webhook (a "webhook SmartApp"): the body is a lifecycle request. PING is answered with its challenge and
 needs no signature (the SDK does the same, lib/smart-app.js handleHttpCallback). CONFIRMATION, INSTALL,
 UPDATE, UNINSTALL and OAUTH_CALLBACK are answered by `webhook_reply`, which checks the signature itself
-(the intake asks for a reply before it verifies) and answers 401 when it is bad; CONFIRMATION's
-`confirmationUrl` is logged for the admin to open (never fetched here). EVENT carries
+(the intake asks for a reply before it verifies) and answers 401 when it is bad. CONFIRMATION is answered
+200 with our `targetUrl` [A: the shape of SmartThings' webhook-registration docs] and its
+`confirmationUrl` is logged for the admin to open, as the SDK does (V: lib/smart-app.js; never fetched
+here). INSTALL/UPDATE create the subscriptions (`_installed_app_subscribe`, shapes V in
+smartthings-core-sdk src/endpoint/subscriptions.ts) with the lifecycle's token before answering
+`{"installData": {}}` / `{"updateData": {}}` (V: lib/smart-app.js), and hand the tokens and the
+subscriptions to the engine's keeper through the intake. EVENT carries
 `eventData.events[]` and is stored and parsed. Every lifecycle but PING must carry an IETF HTTP Signatures (draft)
 `Authorization: Signature keyId=…,signature=…,headers="(request-target) digest date",algorithm="rsa-sha256"`
 header. The signing string needs the request path, which the intake view passes to us in the header
