@@ -12,6 +12,7 @@ SCHEDULES: tuple[tuple[str, str, int | None], ...] = (
     ("locks.tasks.sweep", "I", 1),
     ("locks.tasks.reconcile_due", "I", 5),
     ("locks.tasks.health", "I", 10),
+    ("locks.tasks.refresh_tokens", "I", 10),
     ("portal.tasks.import_feeds", "I", 15),
     ("portal.tasks.send_alerts", "I", 5),
     ("portal.tasks.send_daily_digest", "D", None),
@@ -36,3 +37,8 @@ class LocksConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="locks.ensure_schedules")
+        # Adapters get fresh OAuth tokens through the engine's locked path (providers cannot import us).
+        from locks.tokens import EngineTokenKeeper
+        from providers.oauth import token_keeper_register
+
+        token_keeper_register(EngineTokenKeeper())

@@ -41,6 +41,10 @@ class EngineSettings:
     RECONCILE_EVERY_HOURS: int = 6
     # Commands one dispatcher run sends on one lock before yielding to the others.
     MAX_COMMANDS_PER_RUN: int = 50
+    # OAuth tokens (locks/tokens.py): refreshed before a vendor call when they expire within this many
+    # seconds, and by the 10-minute task when within this many minutes (longer than the task's period).
+    TOKEN_REFRESH_MARGIN_SECONDS: int = 120
+    TOKEN_REFRESH_AHEAD_MINUTES: int = 20
     # Rows one tick step or sweep handles per run; the next run continues.
     TICK_BATCH: int = 500
     SWEEP_BATCH: int = 200

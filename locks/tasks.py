@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from locks import dispatch, fleet, outcomes, reconcile
+from locks import dispatch, fleet, outcomes, reconcile, tokens
 from locks import sweep as sweeper
 from locks import tick as ticker
 from locks.models import Lock
@@ -49,6 +49,11 @@ def health() -> int:
     for account in accounts:
         fleet.account_check_health(account=account, now=timezone.now())
     return len(accounts)
+
+
+def refresh_tokens() -> int:
+    """OAuth tokens that expire before the next run (DESIGN §6), each refreshed under its row lock."""
+    return tokens.tokens_refresh_due(now=timezone.now())
 
 
 def process_event(event_id: int) -> str:

@@ -428,7 +428,7 @@ PLAYBOOK: Mapping[str, Playbook] = MappingProxyType(
                     "The account lost permission to these locks.",
                 ),
                 steps=(
-                    "An admin opens Settings → Provider accounts, enters fresh credentials for this account and presses Test connection.",
+                    "An admin opens Settings → Provider accounts: for an OAuth account (SmartThings, Schlage, Nuki Web) presses Reconnect the account and signs in at the vendor; otherwise enters fresh credentials and presses Test connection.",
                     "Once the test passes, press Retry now on failed codes (or wait for the next run).",
                     "If the credentials are right but still refused, contact the vendor's support.",
                 ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from portal import account_views as views
+from portal import oauth_views
 
 app_name = "providers"
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
     path("<uuid:account_uuid>/test/", views.account_test, name="account_test"),
     path("<uuid:account_uuid>/import/", views.account_import, name="account_import"),
     path("<uuid:account_uuid>/webhook-secret/", views.account_webhook_secret, name="account_webhook_secret"),
+    path("<uuid:account_uuid>/connect/", oauth_views.account_connect, name="account_connect"),
 ]

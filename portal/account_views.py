@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Max
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,7 +23,7 @@ from portal.forms_accounts import AccountForm, ImportDevicesForm
 from portal.http import TenantRequest
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
-from providers import credentials
+from providers import credentials, oauth
 from providers.base import ProviderError
 from providers.http import error_words
 from providers.models import ProviderAccount, Vendor
@@ -95,6 +95,9 @@ def account_detail(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
         "public_key_field": credentials.PUBLIC_KEY_SIGNED_WEBHOOKS.get(account.vendor, ""),
         "locks": account.locks.select_related("property").order_by("property__name", "name"),
         "import_form": ImportDevicesForm(tenant=request.tenant),
+        "oauth_vendor": account.vendor in oauth.OAUTH_VENDORS,
+        "oauth_connected": oauth.stored_token(account.credentials) is not None,
+        "last_event_at": account.webhook_events.aggregate(last=Max("received_at"))["last"],
     }
     return render(request, "providers/account_detail.html", context)
 

@@ -4,7 +4,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
+from portal import (
+    api_key_views,
+    csv_import_views,
+    invitation_views,
+    oauth_views,
+    owner_views,
+    settings_views,
+    views,
+)
 from portal.password_tokens import set_password_token_generator
 
 tenant_patterns = [
@@ -40,6 +48,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
+    # The one OAuth redirect URI registered with every vendor (portal/oauth_views.py).
+    path("oauth/callback/", oauth_views.oauth_callback, name="oauth_callback"),
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),

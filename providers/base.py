@@ -169,6 +169,9 @@ class WebhookReply:
 
     status: int = 200
     body: dict[str, Any] = field(default_factory=dict)
+    # What the lifecycle changed on the account (SmartThings INSTALL/UPDATE: an oauth.InstalledApp), for
+    # the intake to hand to the engine's token keeper.
+    installed: Any = None
 
 
 class Provider(ABC):

@@ -22,6 +22,14 @@ class CredentialField:
     help_text: str = ""
 
 
+# OAuth vendors (providers/oauth.py): the app registration's client id and secret; the tokens themselves
+# come from "Connect" and are stored beside these, never in a form.
+OAUTH_CLIENT_ID = CredentialField(
+    "client_id", "OAuth client id", required=False, secret=False,
+    help_text="From the vendor's app registration; then use “Connect” on the account page.",
+)
+OAUTH_CLIENT_SECRET = CredentialField("client_secret", "OAuth client secret", required=False)
+
 BASE_URL = CredentialField(
     "base_url",
     "API base URL",
@@ -37,7 +45,12 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
         BASE_URL,
     ),
     Vendor.SMARTTHINGS: (
-        CredentialField("token", "Access token"),
+        OAUTH_CLIENT_ID,
+        OAUTH_CLIENT_SECRET,
+        CredentialField(
+            "token", "Access token", required=False,
+            help_text="A personal access token, only when the account is not connected with OAuth.",
+        ),
         CredentialField(
             "public_key",
             "Webhook public key",
@@ -47,16 +60,25 @@ CREDENTIAL_FIELDS: dict[str, tuple[CredentialField, ...]] = {
         ),
         BASE_URL,
     ),
-    Vendor.NUKI: (CredentialField("api_token", "API token", help_text="A Nuki Web API token."), BASE_URL),
+    Vendor.NUKI: (
+        CredentialField(
+            "api_token", "API token", required=False,
+            help_text="A Nuki Web API token; leave blank to connect with Nuki Web OAuth instead.",
+        ),
+        OAUTH_CLIENT_ID,
+        OAUTH_CLIENT_SECRET,
+        BASE_URL,
+    ),
     Vendor.SCHLAGE: (
         CredentialField("api_key", "API key", help_text="The Allegion subscription key."),
+        OAUTH_CLIENT_ID,
+        OAUTH_CLIENT_SECRET,
         CredentialField(
             "token",
             "Access token",
             required=False,
-            help_text="Only if your integration issues OAuth bearer tokens.",
+            help_text="Only when the account is not connected with OAuth (“Connect” on the account page).",
         ),
-        CredentialField("client_secret", "Client secret", required=False),
         CredentialField(
             "webhook_public_key",
             "Webhook public key",

@@ -50,9 +50,11 @@ UNKNOWN_STATUS_REASON = Reason.VENDOR_ERROR  # a status nobody documented (3xx, 
 # used. Keys are the adapters' `vendor` names.
 VENDOR_HOSTS: dict[str, frozenset[str]] = {
     "seam": frozenset({"connect.getseam.com"}),
-    "smartthings": frozenset({"api.smartthings.com"}),
-    "nuki": frozenset({"api.nuki.io"}),
-    "schlage": frozenset({"api.allegion.com"}),
+    # The OAuth token endpoint is on the API host (smartthings-core-sdk st-client.ts); older SDKs used
+    # auth-global (providers/oauth.py).
+    "smartthings": frozenset({"api.smartthings.com", "auth-global.api.smartthings.com"}),
+    "nuki": frozenset({"api.nuki.io"}),  # API and OAuth (docs.nuki.io/guide/authorization/oauth2)
+    "schlage": frozenset({"api.allegion.com", "account.schlage.com"}),  # + the assumed OAuth host
 }
 
 # What a user is told, by reason; the vendor's own text stays in logs and vendor_detail.
@@ -179,6 +181,9 @@ class VendorHttp:
     status_reasons: Mapping[int, Reason] = field(default_factory=dict)
     word_statuses: frozenset[int] | None = None
     session: requests.Session = field(default_factory=guarded_session)
+    # OAuth accounts: asked for the bearer token before every call, so an expired one is refreshed first.
+    token_source: Callable[[], str] | None = None
+    _token: str = field(default="", init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -201,6 +206,10 @@ class VendorHttp:
         `secrets` adds per-call values (the PIN being sent) to the ones redacted from error text.
         """
         all_secrets = (*self.secrets, *secrets)
+        if self.token_source is not None:
+            self._token = self.token_source()
+            self.session.headers["Authorization"] = f"Bearer {self._token}"
+            all_secrets = (*all_secrets, self._token)
         try:
             response = egress_request(
                 method,
@@ -234,4 +243,4 @@ class VendorHttp:
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """`request` plus JSON decoding (malformed JSON → vendor_error)."""
         response = self.request(method, path, **kwargs)
-        return response_json(response, secrets=(*self.secrets, *kwargs.get("secrets", ())))
+        return response_json(response, secrets=(*self.secrets, self._token, *kwargs.get("secrets", ())))

@@ -35,12 +35,20 @@ class ProviderAccount(models.Model):
     status = models.CharField(max_length=12, choices=AccountStatus.choices, default=AccountStatus.UNKNOWN)
     status_detail = models.TextField(blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # OAuth accounts: when the stored access token expires (not secret; the refresh task selects on it).
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    # SmartThings: the event subscriptions the SmartApp made for this account (shown on the account page).
+    subscriptions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()
 
     class Meta:
         ordering = ["name"]
+        indexes = [
+            models.Index(fields=["token_expires_at"], condition=models.Q(token_expires_at__isnull=False),
+                         name="account_token_expiry"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_vendor_display()})"

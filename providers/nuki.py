@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.dateparse import parse_datetime
 
+from providers import oauth
 from providers.base import (
     DeviceInfo,
     EventKind,
@@ -174,6 +175,7 @@ class NukiProvider(Provider):
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=self.timeout,
+            token_source=oauth.token_source_for(account),
             secrets=(token, self.webhook_secret),
             error_word=_error_word,
             error_message=_error_message,

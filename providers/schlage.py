@@ -58,6 +58,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.utils import timezone
 
+from providers import oauth
 from providers.base import (
     DeviceInfo,
     EventKind,
@@ -189,6 +190,7 @@ class SchlageProvider(Provider):
             base_url=self.base_url,
             headers=headers,
             timeout=self.timeout,
+            token_source=oauth.token_source_for(account),
             secrets=(token, subscription_key),
             error_word=_error_word,
             error_message=_error_message,

@@ -1,7 +1,12 @@
 """SmartThings adapter: lock codes through the `lockCodes` capability, outcomes through a webhook SmartApp.
 
 Credentials (encrypted JSON on the ProviderAccount):
-- `token`: a personal access token or an installed app's OAuth access token (Bearer).
+- `oauth`: the SmartApp's tokens, from "Connect" (OAuth code flow) or from its INSTALL/UPDATE lifecycle
+  (V: "the 24-hour access token ... supplied after the INSTALL and UPDATE lifecycles" with a refresh
+  token, smartapp-sdk-nodejs README); refreshed before each call by the engine (providers/oauth.py for
+  endpoints and what is verified or assumed, locks/tokens.py for the locked refresh). `client_id` and
+  `client_secret` are the SmartApp's registration.
+- `token`: a personal access token, used only when the account is not connected.
 - `public_key`: the SmartApp's RSA public key (PEM; an X.509 certificate PEM is accepted too), used to
   verify webhook signatures. It is never fetched: the SDK would download a certificate from
   key.smartthings.com for key ids that do not start with `/SmartThings` (smartapp-sdk-nodejs
@@ -22,8 +27,13 @@ How it maps (VENDORS.md §2):
 Webhook (a "webhook SmartApp"): the body is a lifecycle request. PING is answered with its challenge and
 needs no signature (the SDK does the same, lib/smart-app.js handleHttpCallback). CONFIRMATION, INSTALL,
 UPDATE, UNINSTALL and OAUTH_CALLBACK are answered by `webhook_reply`, which checks the signature itself
-(the intake asks for a reply before it verifies) and answers 401 when it is bad; CONFIRMATION's
-`confirmationUrl` is logged for the admin to open (never fetched here). EVENT carries
+(the intake asks for a reply before it verifies) and answers 401 when it is bad. CONFIRMATION is answered
+200 with our `targetUrl` [A: the shape of SmartThings' webhook-registration docs] and its
+`confirmationUrl` is logged for the admin to open, as the SDK does (V: lib/smart-app.js; never fetched
+here). INSTALL/UPDATE create the subscriptions (`_installed_app_subscribe`, shapes V in
+smartthings-core-sdk src/endpoint/subscriptions.ts) with the lifecycle's token before answering
+`{"installData": {}}` / `{"updateData": {}}` (V: lib/smart-app.js), and hand the tokens and the
+subscriptions to the engine's keeper through the intake. EVENT carries
 `eventData.events[]` and is stored and parsed. Every lifecycle but PING must carry an IETF HTTP Signatures (draft)
 `Authorization: Signature keyId=…,signature=…,headers="(request-target) digest date",algorithm="rsa-sha256"`
 header. The signing string needs the request path, which the intake view passes to us in the header
@@ -50,8 +60,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.conf import settings
 from django.utils import timezone
 
+from providers import oauth
 from providers.base import (
     DeviceInfo,
     EventKind,
@@ -81,6 +93,12 @@ DEFAULT_CODE_LENGTHS = (4, 8)  # minCodeLength/maxCodeLength when the device doe
 MAX_DEVICE_PAGES = 50
 SIGNATURE_MAX_AGE = timedelta(minutes=5)
 REQUEST_PATH_HEADER = "x-lockstep-request-path"
+# SmartApp subscriptions (INSTALL/UPDATE): what Lockstep listens to, and the per-app cap (VENDORS.md §2).
+SUBSCRIBED_CAPABILITIES = ("lockCodes", "lock", "battery")
+SUBSCRIPTION_LIMIT = 20
+# "the 24-hour access token that is supplied after the INSTALL and UPDATE lifecycles" (smartapp-sdk-nodejs
+# README); the lifecycle itself carries no expires_in.
+INSTALL_TOKEN_LIFETIME = timedelta(hours=24)
 
 # The commands endpoint's per-command status (core SDK devices.ts; VENDORS.md §2).
 COMMAND_RESULT_PROGRESS: dict[str, Progress] = {
@@ -210,6 +228,7 @@ class SmartThingsProvider(Provider):
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=self.timeout,
+            token_source=oauth.token_source_for(account),
             secrets=(token,),
             error_word=_error_word,
             error_message=_error_message,
@@ -500,7 +519,46 @@ class SmartThingsProvider(Provider):
         if lifecycle == "CONFIRMATION":
             url = (payload.get("confirmationData") or {}).get("confirmationUrl", "")
             logger.info("SmartThings CONFIRMATION for account %s: open %s to enable events", self.account.pk, url)
+            path = _lower_headers(headers).get(REQUEST_PATH_HEADER, "")
+            return WebhookReply(status=200, body={"targetUrl": f"{settings.PUBLIC_BASE_URL}{path}"})
+        if lifecycle in ("INSTALL", "UPDATE"):
+            installed = self._installed_app_subscribe(payload, lifecycle)
+            return WebhookReply(status=200, body=LIFECYCLE_ACKS[lifecycle], installed=installed)
         return WebhookReply(status=200, body=LIFECYCLE_ACKS[lifecycle])
+
+    # --- SmartApp subscriptions (INSTALL / UPDATE)
+    def _installed_app_subscribe(self, payload: dict[str, Any], lifecycle: str) -> oauth.InstalledApp:
+        """Create the subscriptions Lockstep needs with the lifecycle's own token, as the SDK's
+        installed/updated handlers do; UPDATE first deletes the old ones (the SDK's `subscriptions.delete()`).
+
+        Per selected device: lockCodes, lock and battery (DEVICE subscriptions, one per capability, SDK
+        `subscribeToDevices`), plus one DEVICE_HEALTH subscription for those devices (`deviceHealth.deviceIds`,
+        at most 20, core SDK DeviceHealthDetail). SmartThings allows 20 subscriptions per installed app
+        (VENDORS.md §2): past that, the three capabilities are subscribed location-wide (CAPABILITY).
+        """
+        data = payload.get(f"{lifecycle.lower()}Data") or {}
+        app = data.get("installedApp") or {}
+        app_id = str(app.get("installedAppId") or "")
+        auth_token = str(data.get("authToken") or "")
+        if not app_id or not auth_token:
+            raise ProviderError(Reason.VENDOR_ERROR, f"{lifecycle} without installedAppId or authToken")
+        refresh = str(data.get("refreshToken") or "")
+        http = VendorHttp(
+            vendor=self.vendor, base_url=self.base_url, timeout=self.timeout, secrets=(auth_token, refresh),
+            headers={"Authorization": f"Bearer {auth_token}", "Accept": "application/json"},
+            error_word=_error_word, error_message=_error_message,
+        )
+        path = f"installedapps/{quote(app_id, safe='')}/subscriptions"
+        if lifecycle == "UPDATE":
+            http.request("DELETE", path)
+        made = [_subscription_summary(http.json("POST", path, json=body))
+                for body in subscription_bodies(_selected_devices(app), str(app.get("locationId") or ""))]
+        token = (
+            oauth.TokenSet(access_token=auth_token, refresh_token=refresh, installed_app_id=app_id,
+                           expires_at=timezone.now() + INSTALL_TOKEN_LIFETIME)
+            if refresh else None
+        )
+        return oauth.InstalledApp(installed_app_id=app_id, token=token, subscriptions=made)
 
     def webhook_event_id(self, body: bytes, headers: Mapping[str, str]) -> str:
         """One event: its eventId. A batch: a digest of its sorted event ids (fits the column, stable)."""
@@ -562,6 +620,55 @@ class SmartThingsProvider(Provider):
         if parser is None:
             return [VendorEvent(**base, kind=EventKind.IGNORED, detail=".".join(key))]
         return [VendorEvent(**base, **parser(device_event.get("value"), device_event.get("data")))]
+
+
+def _selected_devices(app: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(deviceId, componentId) of every device the user selected in the SmartApp's configuration."""
+    devices: list[tuple[str, str]] = []
+    for entries in (app.get("config") or {}).values():
+        for entry in entries or []:
+            device = (entry or {}).get("deviceConfig") if isinstance(entry, dict) else None
+            if isinstance(device, dict) and device.get("deviceId"):
+                pair = (str(device["deviceId"]), str(device.get("componentId") or COMPONENT))
+                if pair not in devices:
+                    devices.append(pair)
+    return devices
+
+
+def subscription_bodies(devices: list[tuple[str, str]], location_id: str) -> list[dict[str, Any]]:
+    """The POST /installedapps/{id}/subscriptions bodies (shapes of smartthings-core-sdk subscriptions.ts)."""
+    if not devices:
+        return []
+    bodies: list[dict[str, Any]] = []
+    if len(devices) * len(SUBSCRIBED_CAPABILITIES) + 1 <= SUBSCRIPTION_LIMIT:
+        for index, (device_id, component) in enumerate(devices):
+            for capability in SUBSCRIBED_CAPABILITIES:
+                bodies.append({"sourceType": "DEVICE", "device": {
+                    "deviceId": device_id, "componentId": component, "capability": capability, "attribute": "*",
+                    "value": "*", "stateChangeOnly": True, "subscriptionName": f"{capability}_{index}"}})
+    else:
+        for capability in SUBSCRIBED_CAPABILITIES:
+            bodies.append({"sourceType": "CAPABILITY", "capability": {
+                "locationId": location_id, "capability": capability, "attribute": "*", "value": "*",
+                "stateChangeOnly": True, "subscriptionName": f"{capability}_all"}})
+    bodies.append({"sourceType": "DEVICE_HEALTH", "deviceHealth": {
+        "deviceIds": [device_id for device_id, _ in devices][:SUBSCRIPTION_LIMIT], "subscriptionName": "health"}})
+    return bodies
+
+
+def _subscription_summary(answer: Any) -> dict[str, Any]:
+    """What the account page shows of a subscription: never a token, only what it listens to."""
+    answer = answer if isinstance(answer, dict) else {}
+    source = str(answer.get("sourceType") or "")
+    detail = answer.get({"DEVICE": "device", "CAPABILITY": "capability",
+                         "DEVICE_HEALTH": "deviceHealth"}.get(source, "")) or {}
+    return {
+        "id": str(answer.get("id") or ""),
+        "source": source,
+        "device_id": str(detail.get("deviceId") or ""),
+        "capability": str(detail.get("capability") or ("DeviceHealth" if source == "DEVICE_HEALTH" else "")),
+        "name": str(detail.get("subscriptionName") or ""),
+    }
 
 
 def _code_changed(value: Any, data: Any) -> dict[str, Any]:

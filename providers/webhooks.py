@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,12 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from providers.base import VendorEvent, WebhookReply
+from providers.base import ProviderError, VendorEvent, WebhookReply
 from providers.models import ProviderAccount, WebhookEvent
+from providers.oauth import InstalledApp, token_keeper
 from providers.registry import get_provider
+
+logger = logging.getLogger(__name__)
 
 
 class WebhookRejected(Exception):
@@ -40,8 +44,17 @@ def webhook_ingest(*, account: ProviderAccount, body: bytes, headers: Mapping[st
     from providers.base import WebhookVerificationError
 
     provider = get_provider(account)
-    reply = provider.webhook_reply(body, headers)
+    try:
+        reply = provider.webhook_reply(body, headers)
+    except ProviderError as exc:
+        # A lifecycle we could not act on (SmartThings INSTALL whose subscriptions failed): the vendor
+        # sees a failure and the user retries the install; the reason stays in our log.
+        logger.warning("account %s: lifecycle not completed: %s", account.pk, exc.vendor_detail or exc.reason)
+        raise WebhookRejected(502, "the lifecycle could not be completed") from exc
     if reply is not None:
+        keeper = token_keeper()
+        if isinstance(reply.installed, InstalledApp) and keeper is not None:
+            keeper.installed_app_record(account, reply.installed)
         return IngestResult(event=None, created=False, reply=reply)
     try:
         provider.verify_webhook(body, headers)

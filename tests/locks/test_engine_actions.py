@@ -145,7 +145,7 @@ def test_it_creates_the_engine_schedules_once_at_migrate(db):
     ensure_schedules()
     schedules = {s.func: s.minutes for s in Schedule.objects.filter(func__startswith="locks.")}
     assert schedules == {"locks.tasks.tick": 1, "locks.tasks.sweep": 1, "locks.tasks.reconcile_due": 5,
-                         "locks.tasks.health": 10}
+                         "locks.tasks.health": 10, "locks.tasks.refresh_tokens": 10}
     assert Schedule.objects.filter(func="locks.tasks.tick").count() == 1
 
 

@@ -27,6 +27,7 @@ from locks.dispatch import dispatch_lock
 from locks.models import Activity, CodeStatus, LockCommand, LockIssue
 from portal.api.keys import api_key_create
 from portal.models import Role
+from providers.base import ProviderError
 from providers.models import ProviderAccount
 from tests import factories
 
@@ -418,3 +419,79 @@ def test_it_logs_and_records_no_secret_when_the_vendor_answers_strangely(caplog,
     )
     everything = "\n".join([caplog.text, *(str(r.args) for r in caplog.records), engine_rows_text()])
     assert leaks(everything, (*SECRETS, PIN)) == []
+
+
+# --------------------------------------------------------------------------- (5) OAuth connect and refresh
+
+
+def test_it_shows_logs_and_records_no_token_through_connect_refresh_and_a_rejected_refresh(
+    caplog, client, world, settings
+):
+    """Connect, a refresh before a call, then a refresh the vendor rejects while echoing the refresh
+    token in its error text: no access token, refresh token or client secret anywhere a person or an
+    integration can read."""
+    from urllib.parse import urlsplit
+
+    import time_machine
+
+    from locks import tokens
+    from tests.providers.oauth_fake import FakeOAuthVendor
+
+    caplog.set_level(logging.DEBUG)
+    settings.EGRESS_ALLOW_PRIVATE_ADDRESSES = True
+    with FakeOAuthVendor(echo_on_error=True) as fake, time_machine.travel(timezone.now(), tick=False) as clock:
+        settings.OAUTH_ENDPOINT_OVERRIDES = {
+            "smartthings": {"authorize_url": fake.url("/oauth/authorize"), "token_url": fake.url("/oauth/token")}
+        }
+        account = factories.ProviderAccountFactory(
+            tenant=world.seaside, vendor="smartthings", name="ST",
+            credentials={"client_id": fake.client_id, "client_secret": fake.client_secret,
+                         "base_url": fake.url("/v1")},
+        )
+        lock = factories.LockFactory(tenant=world.seaside, property=world.dune, provider_account=account,
+                                     vendor_device_id="st-dev", requirements={"code_lengths": [6]})
+        codes = [factories.AccessCodeFactory(tenant=world.seaside, lock=lock, booking=world.booking, pin=pin,
+                                             status=CodeStatus.SETTING) for pin in (PIN, "694128")]
+        client.force_login(world.alice)
+        consent = requests.get(client.get(reverse("providers:account_connect", args=["seaside", account.uuid]))["Location"],
+                               allow_redirects=False, timeout=5)
+        parts = urlsplit(consent.headers["Location"])
+        pages = [client.get(f"{parts.path}?{parts.query}", follow=True)]
+
+        clock.shift(timedelta(minutes=10))  # expired: refreshed before the call
+        factories.LockCommandFactory(tenant=world.seaside, lock=lock, access_code=codes[0], action="create")
+        dispatch_lock(lock_id=lock.pk, now=timezone.now())
+        assert fake.refresh_grants == 1
+
+        fake.revoke_all()
+        clock.shift(timedelta(minutes=10))  # expired again, and the vendor refuses (echoing the token)
+        LockCommand.objects.filter(lock=lock).update(state="succeeded")
+        factories.LockCommandFactory(tenant=world.seaside, lock=lock, access_code=codes[1], action="create")
+        dispatch_lock(lock_id=lock.pk, now=timezone.now())
+        with pytest.raises(ProviderError):
+            tokens.account_refresh_token(account_id=account.pk, now=timezone.now())
+
+        account.refresh_from_db()
+        assert account.status == "auth_failed"
+        secrets = tuple({*(t for pair in fake.issued for t in (pair.access, pair.refresh)), fake.client_secret})
+        for name in ("account_detail", "account_edit", "account_list"):
+            args = ["seaside"] if name == "account_list" else ["seaside", account.uuid]
+            pages.append(client.get(reverse(f"providers:{name}", args=args)))
+        pages.append(client.get(reverse("locks:lock_detail", kwargs={"tenant_slug": "seaside", "lock_id": lock.pk})))
+        for page in pages:
+            assert page.status_code == 200
+            assert leaks(body_of(page), secrets) == []
+
+        _, key = api_key_create(tenant=world.seaside, name="PMS", role=Role.STAFF, created_by=world.alice,
+                                now=timezone.now())
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        for path in ("locks/", f"locks/{lock.pk}/", "commands/", "issues/", "access-codes/"):
+            assert leaks(body_of(api.get(f"/api/v1/{path}")), secrets) == [], path
+
+        everything = "\n".join([caplog.text, *(str(r.args) for r in caplog.records), engine_rows_text(),
+                                account.status_detail])
+        assert leaks(everything, secrets) == []
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT credentials FROM providers_provideraccount WHERE id = %s", [account.pk])
+            assert leaks(cursor.fetchone()[0], secrets) == []
