@@ -41,6 +41,9 @@ class EngineSettings:
     RECONCILE_EVERY_HOURS: int = 6
     # Commands one dispatcher run sends on one lock before yielding to the others.
     MAX_COMMANDS_PER_RUN: int = 50
+    # A stored webhook event still unprocessed this long after it arrived (or after the sweep last
+    # enqueued it) is enqueued again: its task died with a worker (DESIGN §4, §6).
+    EVENT_REPROCESS_AFTER_SECONDS: int = 120
     # Rows one tick step or sweep handles per run; the next run continues.
     TICK_BATCH: int = 500
     SWEEP_BATCH: int = 200

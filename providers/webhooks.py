@@ -108,6 +108,13 @@ def _enqueue(event_id: int) -> None:
     async_task("locks.tasks.process_event", event_id)
 
 
+def webhook_enqueue_again(*, event_id: int) -> None:
+    """Enqueue a stored event's processing again (the sweep, for an event whose task was lost). The
+    event row is long committed, so no need to wait for the caller's commit; processing is idempotent,
+    so a task that was merely slow costs nothing."""
+    _enqueue(event_id)
+
+
 def webhook_events(*, account: ProviderAccount, payload: Any, headers: Mapping[str, str]) -> list[VendorEvent]:
     """The normalized events of a stored delivery (verified when it was received)."""
     return get_provider(account).parse_webhook(json.dumps(payload).encode(), headers)
