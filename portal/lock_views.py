@@ -32,7 +32,7 @@ from locks.models import (
     Lock,
     LockIssue,
 )
-from locks.selectors import lock_work
+from locks.selectors import codes_with_unknown_pin, lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
 from portal.permissions import editor_required, visible_properties
 from portal.query_params import parse_id
@@ -71,10 +71,10 @@ LOCK_ACTIONS = ("reconcile", "reload_codes")
 CODE_ACTIONS = ("retry_now", "new_pin")
 
 
-def _run(request: HttpRequest, name: str, **targets: Any) -> None:
+def _run(request: HttpRequest, name: str, extra: dict[str, Any] | None = None, **targets: Any) -> None:
     scope = action_for(name).scope
     try:
-        SERVICES[name](**{str(scope): targets[scope]}, actor=request.user, now=timezone.now())
+        SERVICES[name](**{str(scope): targets[scope]}, **(extra or {}), actor=request.user, now=timezone.now())
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     except actions.TransitionError as error:
@@ -184,10 +184,29 @@ def lock_action(request: HttpRequest, lock_id: int, action: str) -> HttpResponse
 def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
     """Clearing a lock is the heaviest fix there is, so it gets a page that says what will happen."""
     lock = get_for_tenant(_locks(request).select_related("property"), request.tenant, pk=lock_id)
-    if request.method == "POST":
-        _run(request, "delete_all_and_reprogram", lock=lock)
-        return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
     now = timezone.now()
+    # Codes whose PIN Lockstep does not know cannot be put back: each needs its PIN or a "drop".
+    unknown = list(codes_with_unknown_pin(lock=lock, now=now))
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        pins = {code.pk: request.POST.get(f"pin_{code.pk}", "").strip() for code in unknown}
+        drop = {code.pk for code in unknown if request.POST.get(f"drop_{code.pk}")}
+        try:
+            actions.lock_delete_all_and_reprogram(
+                lock=lock, actor=request.user, now=now, pins={k: v for k, v in pins.items() if v}, drop=drop
+            )
+        except ValidationError as error:
+            errors = error.message_dict
+        except actions.TransitionError as error:
+            messages.error(request, str(error))
+            return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
+        else:
+            messages.success(request, DONE_MESSAGES["delete_all_and_reprogram"])
+            return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
+        for code in unknown:
+            code.error = " ".join(errors.get(str(code.pk), []))
+            code.entered = pins.get(code.pk, "")
+            code.dropped = code.pk in drop
     codes = (
         lock.access_codes.filter(status__in=[*LIVE_CODE_STATUSES, CodeStatus.FAILED])
         .exclude(status=CodeStatus.REMOVING)
@@ -196,14 +215,17 @@ def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
     )
     # Mirrors the engine: codes not yet due stay queued for their time; the rest are sent again now.
     later = [c for c in codes if c.status == CodeStatus.UNSET and not c.is_scheduled_on_device]
-    now_codes = [c for c in codes if c not in later]
+    lost_ids = {c.pk for c in unknown}
+    now_codes = [c for c in codes if c not in later and c.pk not in lost_ids]
     context = {
         "lock": lock,
         "now_codes": now_codes,
         "later": later,
+        "unknown": unknown,
+        "errors": errors,
         "action": action_for("delete_all_and_reprogram"),
     }
-    return render(request, "locks/lock_delete_all.html", context)
+    return render(request, "locks/lock_delete_all.html", context, status=400 if errors else 200)
 
 
 def issue_list(request: HttpRequest) -> HttpResponse:
@@ -245,7 +267,14 @@ def issue_action(request: HttpRequest, issue_id: int, action: str) -> HttpRespon
     targets = {"issue": issue, "lock": issue.lock, "code": issue.access_code}
     if targets[action_for(action).scope] is None:
         raise Http404("This issue has no code to act on.")
-    _run(request, action, **targets)
+    extra: dict[str, Any] = {}
+    if action == "adopt_code":
+        # PINs staff entered for codes the lock could not tell (checked by the engine against its rules).
+        extra["pins"] = {
+            item["vendor_code_ref"]: request.POST.get(f"pin_{item['vendor_code_ref']}", "").strip()
+            for item in issue.data.get("codes", []) if isinstance(item, dict) and item.get("vendor_code_ref")
+        }
+    _run(request, action, extra, **targets)
     return _back(request, lock_url)
 
 
