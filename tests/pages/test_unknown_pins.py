@@ -8,7 +8,16 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from locks.models import AccessCode, CodePurpose, CodeStatus, CodeType, CommandAction, IssueKind, IssueStatus, LockCommand
+from locks.models import (
+    AccessCode,
+    CodePurpose,
+    CodeStatus,
+    CodeType,
+    CommandAction,
+    IssueKind,
+    IssueStatus,
+    LockCommand,
+)
 from tests import factories
 
 
