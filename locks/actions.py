@@ -77,6 +77,14 @@ def code_retry_now(*, code: AccessCode, actor: Actor, now: datetime) -> None:
     activity_record(tenant_id=code.tenant_id, verb="code.retry_now",
                     message=f"Asked the vendor about {code.name!r} now", now=now, code=code, actor=actor)
     command_poll(command=in_flight, now=now)
+    _queue_fresh_read(code.lock, actor=actor, now=now)
+
+
+def _queue_fresh_read(lock: Lock, *, actor: Actor, now: datetime) -> None:
+    """After a staff action the page's "on the lock" facts are older than the change: read the lock again
+    (behind the work just queued, one command at a time), so they are refreshed rather than stale."""
+    with transaction.atomic():
+        lock_queue_read(lock=lock, now=now, actor=actor)
 
 
 @transaction.atomic
@@ -96,6 +104,7 @@ def _code_retry_queued(*, code: AccessCode, actor: Actor, now: datetime) -> None
         raise TransitionError(f"A {code.status} code has nothing to retry.")
     activity_record(tenant_id=code.tenant_id, verb="code.retry_now", message=f"Retry requested for {code.name!r}",
                     now=now, code=code, actor=actor)
+    _queue_fresh_read(code.lock, actor=actor, now=now)
     enqueue_dispatch(code.lock_id)
 
 
@@ -115,6 +124,8 @@ def code_regenerate_pin(*, code: AccessCode, actor: Actor, now: datetime, pin: s
         code_resend(code=code, now=now, actor=actor, note="new PIN")
     elif code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
         code_push_update(code=code, now=now, actor=actor)
+    if code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
+        _queue_fresh_read(code.lock, actor=actor, now=now)
     return code
 
 
@@ -194,6 +205,7 @@ def issue_adopt_code(
             activity_record(tenant_id=issue.tenant_id, verb="code.adopted",
                             message=f"Code {code.name!r} adopted from the lock", now=now, code=code, actor=actor)
         issue_resolve(issue=issue, now=now, why="adopted")
+        _queue_fresh_read(issue.lock, actor=actor, now=now)
     return adopted
 
 

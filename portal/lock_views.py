@@ -134,12 +134,19 @@ def lock_detail(request: HttpRequest, lock_id: int) -> HttpResponse:
     )
     seen = _observed(last_check.data if last_check else {})
     for code in codes:
-        code.observed = seen.get(code.pk)
+        # An "on the lock" fact holds only if the read came after the code's last change (DESIGN §4).
+        fresh = last_check is not None and last_check.created_at >= code.updated_at
+        code.observed = seen.get(code.pk) if fresh else None
+        code.unchecked = last_check is not None and not fresh and (
+            code.pk in seen or code.status in (*ON_LOCK_STATUSES, CodeStatus.FAILED)
+        )
+    # Refs the read found unmanaged that a code of ours has taken since (adopted) are not foreign any more.
+    ours = {code.vendor_code_ref for code in codes if code.vendor_code_ref}
     context = {
         "lock": lock,
         "codes": codes,
         "last_check": last_check,
-        "unmanaged": (last_check.data.get("unmanaged", []) if last_check else []),
+        "unmanaged": [ref for ref in (last_check.data.get("unmanaged", []) if last_check else []) if ref not in ours],
         "live": live,
         "capacity": capacity,
         "issues": issues,
