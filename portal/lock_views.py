@@ -8,6 +8,7 @@ Each is a POST that redirects back (so it works without JavaScript); the buttons
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -186,6 +187,16 @@ def lock_action(request: HttpRequest, lock_id: int, action: str) -> HttpResponse
     return _back(request, reverse("locks:lock_detail", args=[request.tenant.slug, lock.pk]))
 
 
+@dataclass(frozen=True)
+class LostCode:
+    """A code that clearing the lock would lose (PIN unknown), with what the form said about it."""
+
+    code: AccessCode
+    error: str = ""
+    entered: str = ""
+    dropped: bool = False
+
+
 @editor_required
 @require_http_methods(["GET", "POST"])
 def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
@@ -195,6 +206,8 @@ def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
     # Codes whose PIN Lockstep does not know cannot be put back: each needs its PIN or a "drop".
     unknown = list(codes_with_unknown_pin(lock=lock, now=now))
     errors: dict[str, list[str]] = {}
+    pins: dict[int, str] = {}
+    drop: set[int] = set()
     if request.method == "POST":
         pins = {code.pk: request.POST.get(f"pin_{code.pk}", "").strip() for code in unknown}
         drop = {code.pk for code in unknown if request.POST.get(f"drop_{code.pk}")}
@@ -206,14 +219,15 @@ def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
             errors = error.message_dict
         except actions.TransitionError as error:
             messages.error(request, str(error))
-            return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
         else:
             messages.success(request, DONE_MESSAGES["delete_all_and_reprogram"])
+        if not errors:
             return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
-        for code in unknown:
-            code.error = " ".join(errors.get(str(code.pk), []))
-            code.entered = pins.get(code.pk, "")
-            code.dropped = code.pk in drop
+    lost = [
+        LostCode(code=code, error=" ".join(errors.get(str(code.pk), [])), entered=pins.get(code.pk, ""),
+                 dropped=code.pk in drop)
+        for code in unknown
+    ]
     codes = (
         lock.access_codes.filter(status__in=[*LIVE_CODE_STATUSES, CodeStatus.FAILED])
         .exclude(status=CodeStatus.REMOVING)
@@ -228,7 +242,7 @@ def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
         "lock": lock,
         "now_codes": now_codes,
         "later": later,
-        "unknown": unknown,
+        "lost": lost,
         "errors": errors,
         "action": action_for("delete_all_and_reprogram"),
     }
