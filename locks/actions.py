@@ -8,13 +8,15 @@ at once and shows the work's progress.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from locks.activity import activity_record
-from locks.codes import code_new_pin, code_reveal_pin, lock_chooses_pin
+from locks.codes import code_new_pin, code_record_pin, code_reveal_pin, live_pins, lock_chooses_pin
 from locks.commands import command_queue_lock_wide, enqueue_dispatch
 from locks.issues import issue_dismiss, issue_resolve
 from locks.models import (
@@ -31,8 +33,10 @@ from locks.models import (
     LockIssue,
     Verification,
 )
+from locks.pins import validate_pin
 from locks.planning import code_program, code_push_update, code_remove, code_resend
 from locks.reconcile import lock_queue_read
+from locks.selectors import codes_with_unknown_pin
 from locks.sweep import command_poll
 from locks.transitions import TransitionError
 from portal.encryption import decrypt_str
@@ -73,6 +77,14 @@ def code_retry_now(*, code: AccessCode, actor: Actor, now: datetime) -> None:
     activity_record(tenant_id=code.tenant_id, verb="code.retry_now",
                     message=f"Asked the vendor about {code.name!r} now", now=now, code=code, actor=actor)
     command_poll(command=in_flight, now=now)
+    _queue_fresh_read(code.lock, actor=actor, now=now)
+
+
+def _queue_fresh_read(lock: Lock, *, actor: Actor, now: datetime) -> None:
+    """After a staff action the page's "on the lock" facts are older than the change: read the lock again
+    (behind the work just queued, one command at a time), so they are refreshed rather than stale."""
+    with transaction.atomic():
+        lock_queue_read(lock=lock, now=now, actor=actor)
 
 
 @transaction.atomic
@@ -92,6 +104,7 @@ def _code_retry_queued(*, code: AccessCode, actor: Actor, now: datetime) -> None
         raise TransitionError(f"A {code.status} code has nothing to retry.")
     activity_record(tenant_id=code.tenant_id, verb="code.retry_now", message=f"Retry requested for {code.name!r}",
                     now=now, code=code, actor=actor)
+    _queue_fresh_read(code.lock, actor=actor, now=now)
     enqueue_dispatch(code.lock_id)
 
 
@@ -111,6 +124,8 @@ def code_regenerate_pin(*, code: AccessCode, actor: Actor, now: datetime, pin: s
         code_resend(code=code, now=now, actor=actor, note="new PIN")
     elif code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
         code_push_update(code=code, now=now, actor=actor)
+    if code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
+        _queue_fresh_read(code.lock, actor=actor, now=now)
     return code
 
 
@@ -127,20 +142,58 @@ def lock_reload_codes(*, lock: Lock, actor: Actor, now: datetime) -> LockCommand
 
 
 @transaction.atomic
-def lock_delete_all_and_reprogram(*, lock: Lock, actor: Actor, now: datetime) -> LockCommand:
+def lock_delete_all_and_reprogram(
+    *, lock: Lock, actor: Actor, now: datetime, pins: Mapping[int, str] | None = None, drop: Collection[int] = ()
+) -> LockCommand:
     """The split-brain fix: once the command in flight (if any) has ended, read the lock, delete every code
-    on it one at a time, then program every live code again — all through the lock's queue."""
+    on it one at a time, then program every live code again — all through the lock's queue.
+
+    A code whose PIN Lockstep does not know would be lost (it cannot be programmed again), so each needs
+    its PIN in `pins` (code id → PIN, checked against the lock's rules) or its id in `drop`. Otherwise
+    ValidationError (keyed by code id) and nothing changes."""
+    unknown = list(codes_with_unknown_pin(lock=lock, now=now).select_related("lock", "tenant"))
+    given = {code_id: str(pin).strip() for code_id, pin in (pins or {}).items()}
+    errors: dict[str, list[str]] = {}
+    chosen: list[str] = []
+    for code in unknown:
+        if code.pk in drop:
+            continue
+        pin = given.get(code.pk, "")
+        problems = (validate_pin(pin, lock.requirements or {}, taken=live_pins(lock, exclude_code=code) | set(chosen))
+                    if pin else [f"Lockstep does not know the PIN of {code.name!r}: enter it, or choose to drop the code."])
+        if problems:
+            errors[str(code.pk)] = problems
+        chosen.append(pin)
+    if errors:
+        raise ValidationError(errors)
+    for code in unknown:
+        if code.pk in drop:
+            code_remove(code=code, now=now, actor=actor, note="dropped before delete all: PIN unknown")
+        else:
+            code_record_pin(code, pin=given[code.pk], now=now, actor=actor)
     return command_queue_lock_wide(lock, CommandAction.DELETE_ALL, now=now, actor=actor)
 
 
-def issue_adopt_code(*, issue: LockIssue, actor: Actor, now: datetime) -> list[AccessCode]:
-    """Take the unmanaged code(s) of an issue under management as ongoing staff codes."""
+def issue_adopt_code(
+    *, issue: LockIssue, actor: Actor, now: datetime, pins: Mapping[str, str] | None = None
+) -> list[AccessCode]:
+    """Take the unmanaged code(s) of an issue under management as ongoing staff codes. Where the lock could
+    not tell the PIN, `pins` (vendor code ref → PIN) carries what staff entered, checked against the
+    lock's rules (ValidationError keyed by ref, nothing adopted); a code adopted without a PIN cannot be
+    put back if the lock is ever cleared."""
     if issue.kind != IssueKind.UNMANAGED_CODE or issue.status != IssueStatus.OPEN:
         raise TransitionError("Only an open unmanaged-code issue can be adopted.")
     adopted = []
+    entered = {ref: str(pin).strip() for ref, pin in (pins or {}).items() if str(pin).strip()}
     with transaction.atomic():
+        taken = live_pins(issue.lock)
         for item in issue.data.get("codes", []):
-            pin = decrypt_str(item["pin_token"]) if item.get("pin_token") else ""
+            pin = decrypt_str(item["pin_token"]) if item.get("pin_token") else entered.get(item["vendor_code_ref"], "")
+            if pin and not item.get("pin_token"):
+                problems = validate_pin(pin, issue.lock.requirements or {}, taken=taken)
+                if problems:
+                    raise ValidationError({item["vendor_code_ref"]: problems})
+            taken.add(pin)
             code = AccessCode.objects.create(
                 tenant_id=issue.tenant_id, lock_id=issue.lock_id, purpose=CodePurpose.STAFF,
                 code_type=CodeType.ONGOING, name=(item.get("name") or "Adopted code")[:64],
@@ -152,6 +205,7 @@ def issue_adopt_code(*, issue: LockIssue, actor: Actor, now: datetime) -> list[A
             activity_record(tenant_id=issue.tenant_id, verb="code.adopted",
                             message=f"Code {code.name!r} adopted from the lock", now=now, code=code, actor=actor)
         issue_resolve(issue=issue, now=now, why="adopted")
+        _queue_fresh_read(issue.lock, actor=actor, now=now)
     return adopted
 
 

@@ -70,6 +70,18 @@ def code_new_pin(code: AccessCode, *, now: datetime, exclude: Iterable[str] = ()
     return code.pin
 
 
+def code_record_pin(code: AccessCode, *, pin: str, now: datetime, actor: AbstractBaseUser | AnonymousUser | None = None,
+                    taken: Iterable[str] = ()) -> None:
+    """Record the PIN a code already has on the lock, as a person tells it (a code adopted from a lock
+    that cannot read PINs back). Checked against the lock's rules and its live PINs (raises
+    locks.pins.PinRejected before anything is saved); unlike a new PIN, nobody needs telling."""
+    pins.assert_pin_usable(pin, code.lock.requirements or {}, live_pins(code.lock, exclude_code=code) | set(taken))
+    code.pin = pin
+    code.save(update_fields=["pin", "updated_at"])
+    activity_record(tenant_id=code.tenant_id, verb="pin.recorded", message=f"PIN of {code.name!r} entered by staff",
+                    now=now, code=code, actor=actor)
+
+
 def code_fail(code: AccessCode, *, command: LockCommand | None, reason: str, detail: str, now: datetime) -> None:
     """The code failed for `reason`: an open issue says why and what to do."""
     code_move(code, old=FAILABLE, new=CodeStatus.FAILED, now=now, command=command, note=reason, last_reason=reason)

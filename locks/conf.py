@@ -45,6 +45,9 @@ class EngineSettings:
     # seconds, and by the 10-minute task when within this many minutes (longer than the task's period).
     TOKEN_REFRESH_MARGIN_SECONDS: int = 120
     TOKEN_REFRESH_AHEAD_MINUTES: int = 20
+    # A stored webhook event still unprocessed this long after it arrived (or after the sweep last
+    # enqueued it) is enqueued again: its task died with a worker (DESIGN §4, §6).
+    EVENT_REPROCESS_AFTER_SECONDS: int = 120
     # Rows one tick step or sweep handles per run; the next run continues.
     TICK_BATCH: int = 500
     SWEEP_BATCH: int = 200

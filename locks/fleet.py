@@ -67,6 +67,17 @@ def account_flag_auth_failed(*, account: ProviderAccount, detail: str, now: date
     account_record_status(account=account, status=AccountStatus.AUTH_FAILED, detail=detail, now=now)
 
 
+def account_flag_disconnected(*, account: ProviderAccount, detail: str, now: datetime) -> None:
+    """The vendor login behind the account's devices (e.g. Seam's connected account) was disconnected:
+    a person reconnects it. The locks are not broken, so this reads "reconnect the account" on every
+    lock (`auth_failed`), never "lock offline"."""
+    account_flag_auth_failed(
+        account=account, now=now,
+        detail=f"{account.name}: {detail or 'the vendor account was disconnected'}. Reconnect the account at "
+        "the vendor, then press Test connection.",
+    )
+
+
 def _status_of(error: ProviderError, account: ProviderAccount) -> tuple[str, str]:
     """Our words for what went wrong (shown to admins); the vendor's own (redacted) words go to the log."""
     status = AccountStatus.AUTH_FAILED if error.reason == Reason.AUTH_FAILED else AccountStatus.ERROR
@@ -108,12 +119,18 @@ def account_check_health(*, account: ProviderAccount, now: datetime) -> None:
                                       now=now)
         return
     with transaction.atomic():
-        account_record_status(account=account, status=AccountStatus.OK, detail="", now=now)
+        if any(device.account_disconnected for device in devices):
+            account_flag_disconnected(account=account, detail="the vendor reports the account disconnected",
+                                      now=now)
+        else:
+            account_record_status(account=account, status=AccountStatus.OK, detail="", now=now)
         by_device = {device.vendor_device_id: device for device in devices}
         for lock in Lock.objects.filter(provider_account=account):
             device = by_device.get(lock.vendor_device_id)
             if device is not None:
-                lock_observe_device(lock=lock, now=now, online=device.online, battery_level=device.battery_level)
+                # Offline because its account is disconnected says nothing about the lock itself.
+                online = None if device.account_disconnected else device.online
+                lock_observe_device(lock=lock, now=now, online=online, battery_level=device.battery_level)
 
 
 def lock_observe_device(

@@ -225,6 +225,10 @@ class IssueKind(models.TextChoices):
     AUTH_FAILED = "auth_failed", "Vendor credentials rejected"
     UNMANAGED_CODE = "unmanaged_code", "Code on the lock not managed by Lockstep"
     VENDOR_ERROR = "vendor_error", "Vendor error"
+    KEYPAD_DISCONNECTED = "keypad_disconnected", "Keypad disconnected"
+    DEVICE_TAMPERED = "device_tampered", "Lock reports tampering"
+    THIRD_PARTY_INTEGRATION = "third_party_integration", "Another integration manages the lock"
+    SUBSCRIPTION_REQUIRED = "subscription_required", "Vendor subscription required"
 
 
 class LockIssue(models.Model):

@@ -6,6 +6,7 @@ a code's life on the lock).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
@@ -14,10 +15,21 @@ from django.db.models import Q
 from locks.activity import activity_record
 from locks.codes import code_activate_scheduled, code_report_failure
 from locks.commands import command_complete
-from locks.fleet import lock_observe_device
-from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, Lock, LockCommand
-from locks.reconcile import lock_request_reconcile
-from providers.base import EventKind, Outcome, Progress, Reason, VendorEvent
+from locks.fleet import account_flag_disconnected, lock_observe_device
+from locks.issues import issue_open, issues_resolve
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandAction,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    Lock,
+    LockCommand,
+    LockIssue,
+)
+from locks.reconcile import lock_queue_read, lock_request_reconcile
+from providers.base import DeviceCondition, EventKind, Outcome, Progress, Reason, VendorEvent
 from providers.models import ProviderAccount, WebhookEvent
 from providers.webhooks import webhook_events
 
@@ -119,7 +131,66 @@ def _apply(
     if event.kind in (EventKind.CODE_CHANGED_EXTERNALLY, EventKind.CODES_CLEARED) and lock is not None:
         lock_request_reconcile(lock=lock, now=now)
         return f"{event.kind}: reconcile requested", None, None
+    if event.kind in PERSON_NEEDED_APPLIERS:
+        return PERSON_NEEDED_APPLIERS[event.kind](account, lock, event, now), None, None
     return f"{event.kind}: ignored", None, None
+
+
+# A device condition the vendor reports → the issue it opens (and its all-clear resolves).
+CONDITION_ISSUES: dict[str, str] = {
+    DeviceCondition.KEYPAD_DISCONNECTED: IssueKind.KEYPAD_DISCONNECTED,
+    DeviceCondition.TAMPERED: IssueKind.DEVICE_TAMPERED,
+    DeviceCondition.THIRD_PARTY_INTEGRATION: IssueKind.THIRD_PARTY_INTEGRATION,
+    DeviceCondition.SUBSCRIPTION_REQUIRED: IssueKind.SUBSCRIPTION_REQUIRED,
+}
+
+
+def _apply_condition(account: ProviderAccount, lock: Lock | None, event: VendorEvent, now: datetime) -> str:
+    kind = CONDITION_ISSUES.get(event.condition)
+    if lock is None or kind is None:
+        return f"{event.kind} {event.condition}: unknown device"
+    if event.kind == EventKind.DEVICE_CONDITION:
+        issue_open(lock=lock, code=None, kind=kind, now=now, detail=event.detail or event.raw_type)
+        return f"{event.kind}: {kind} issue on {lock.name}"
+    issues_resolve(lock=lock, code=None, kinds=[kind], now=now, why=event.detail or "the vendor's all-clear")
+    return f"{event.kind}: {kind} resolved on {lock.name}"
+
+
+def _apply_unmanaged_code(account: ProviderAccount, lock: Lock | None, event: VendorEvent, now: datetime) -> str:
+    """A code appeared on the lock outside Lockstep: say so now, and read the lock, whose reading fills in
+    what a person needs to decide (name, PIN where readable) or resolves the issue if it is gone."""
+    if lock is None:
+        return f"{event.kind}: unknown device"
+    known = LockIssue.objects.filter(lock=lock, access_code=None, kind=IssueKind.UNMANAGED_CODE,
+                                     status=IssueStatus.OPEN).first()
+    codes = list((known.data if known else {}).get("codes", []))
+    ours = AccessCode.objects.filter(lock=lock, vendor_code_ref=event.vendor_code_ref).exclude(
+        status=CodeStatus.REMOVED)
+    if event.vendor_code_ref and ours.exists():
+        return f"{event.kind}: code {event.vendor_code_ref} is managed here already"
+    if event.vendor_code_ref and all(item.get("vendor_code_ref") != event.vendor_code_ref for item in codes):
+        codes.append({"vendor_code_ref": event.vendor_code_ref, "name": "", "pin_token": ""})
+    issue_open(lock=lock, code=None, kind=IssueKind.UNMANAGED_CODE, now=now,
+               detail=event.detail or "A code was added on the lock outside Lockstep", data={"codes": codes})
+    lock_queue_read(lock=lock, now=now)
+    return f"{event.kind}: unmanaged_code issue, read queued"
+
+
+def _apply_account_disconnected(
+    account: ProviderAccount, lock: Lock | None, event: VendorEvent, now: datetime
+) -> str:
+    """The vendor login behind the devices stopped working: a person reconnects the account; the lock
+    itself is fine, so this is `auth_failed` on the account (every lock shows it), not "lock offline"."""
+    account_flag_disconnected(account=account, detail=event.detail, now=now)
+    return f"{event.kind}: account flagged, reconnect the account"
+
+
+PERSON_NEEDED_APPLIERS: dict[str, Callable[[ProviderAccount, Lock | None, VendorEvent, datetime], str]] = {
+    EventKind.DEVICE_CONDITION: _apply_condition,
+    EventKind.DEVICE_CONDITION_CLEARED: _apply_condition,
+    EventKind.UNMANAGED_CODE: _apply_unmanaged_code,
+    EventKind.ACCOUNT_DISCONNECTED: _apply_account_disconnected,
+}
 
 
 def _apply_outcome(

@@ -137,9 +137,20 @@ def lock_reprogram(*, lock: Lock, now: datetime, actor: Actor = None) -> int:
             vendor_code_ref="", is_scheduled_on_device=False, verification=Verification.NONE
         )
         code.vendor_code_ref, code.is_scheduled_on_device = "", False
+        if not code.pin and not lock_chooses_pin(lock):
+            # A create with an empty PIN is refused (invalid_pin) or, worse, gets a PIN nobody knows: the
+            # code's holder is locked out either way. Say so and let a person give it a PIN.
+            code_fail(code, command=None, reason=Reason.INVALID_PIN, detail=PIN_UNKNOWN_DETAIL, now=now)
+            continue
         code_requeue_create(code=code, now=now, actor=actor, note="reprogram")
         queued += 1
     return queued
+
+
+PIN_UNKNOWN_DETAIL = (
+    "Lockstep does not know this code's PIN (the lock cannot read PINs back), so it could not be put back "
+    "after the lock was cleared. Give it a PIN with New PIN and tell its holder."
+)
 
 
 @transaction.atomic

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from locks import pins
 from locks.conf import engine
 from locks.models import AccessCode, CodeStatus, CommandState, IssueStatus, Lock, LockCommand, LockIssue
 
@@ -28,6 +29,21 @@ def codes_not_on_lock(
     return codes.filter(
         status__in=[CodeStatus.UNSET, CodeStatus.SETTING], starts_at__lte=horizon, ends_at__gt=now
     ).exclude(status=CodeStatus.UNSET, is_scheduled_on_device=True)
+
+
+def codes_with_unknown_pin(*, lock: Lock, now: datetime) -> QuerySet[AccessCode]:
+    """Codes that clearing the lock would program again (as `planning.lock_reprogram` picks them) but
+    whose PIN Lockstep does not know (adopted from a lock that cannot read PINs back): clearing the lock
+    loses them unless someone gives their PIN. None when the lock chooses its own PINs."""
+    if pins.lock_chooses_pin(lock.requirements or {}):
+        return AccessCode.objects.none()
+    return (
+        AccessCode.objects.filter(lock=lock, pin="")
+        .filter(Q(status__in=[CodeStatus.SETTING, CodeStatus.SET, CodeStatus.FAILED])
+                | Q(status=CodeStatus.UNSET, is_scheduled_on_device=True))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("name", "id")
+    )
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
-"""The sweeper (DESIGN §4): commands left `sent` too long are asked about, completed or timed out.
+"""The sweeper (DESIGN §4): commands left `sent` too long are asked about, completed or timed out, and
+stored webhook events left unprocessed past a grace are enqueued again.
 
 Webhooks go missing; the sweeper is what makes a lost one harmless. Its query rides the partial index
-`command_sent_since` (state = sent), so it costs what is stale, not what exists.
+`command_sent_since` (state = sent), so it costs what is stale, not what exists. A stored event whose
+task died with a worker (the Redis broker loses what a killed worker held) would otherwise stay
+unprocessed for good; its query rides `webhook_unprocessed` (processed_at is null) the same way.
 """
 
 from __future__ import annotations
@@ -9,13 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models import Q
+
 from locks.activity import activity_record
 from locks.commands import command_complete, command_time_out
 from locks.conf import engine
 from locks.dispatch import dispatch_lock
 from locks.models import CommandAction, CommandState, LockCommand
 from providers.base import ProviderError
+from providers.models import WebhookEvent
 from providers.registry import get_provider
+from providers.webhooks import webhook_enqueue_again
 
 # Work the dispatcher finishes while it holds the claim: left `sent`, its worker died; nothing to ask.
 ANSWERED_IN_PLACE = (CommandAction.READ_CODES, CommandAction.DELETE_ALL)
@@ -26,6 +33,7 @@ class SweepReport:
     polled: int = 0
     completed: int = 0
     timed_out: int = 0
+    requeued_events: int = 0
 
 
 def sweep(*, now: datetime) -> SweepReport:
@@ -51,7 +59,27 @@ def sweep(*, now: datetime) -> SweepReport:
         if unresolved and sent_at < hard_before and command_time_out(command=command, now=now):
             report.timed_out += 1
         dispatch_lock(lock_id=command.lock_id, now=now)
+    report.requeued_events = events_requeue(now=now)
     return report
+
+
+def events_requeue(*, now: datetime) -> int:
+    """Enqueue again every stored event left unprocessed past the grace, at most once per grace each (a
+    slow worker's backlog does not get a task a minute piled on). Each is claimed with a conditional
+    UPDATE, so two sweepers never both enqueue it. Returns how many were enqueued."""
+    settings = engine()
+    before = now - timedelta(seconds=settings.EVENT_REPROCESS_AFTER_SECONDS)
+    due = Q(requeued_at__isnull=True) | Q(requeued_at__lte=before)
+    stale = (
+        WebhookEvent.objects.filter(processed_at__isnull=True, received_at__lte=before).filter(due)
+        .order_by("received_at").values_list("pk", flat=True)[:settings.SWEEP_BATCH]
+    )
+    requeued = 0
+    for event_id in list(stale):
+        if WebhookEvent.objects.filter(pk=event_id, processed_at__isnull=True).filter(due).update(requeued_at=now):
+            webhook_enqueue_again(event_id=event_id)
+            requeued += 1
+    return requeued
 
 
 def command_poll(*, command: LockCommand, now: datetime) -> bool:

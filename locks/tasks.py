@@ -27,7 +27,8 @@ def tick() -> str:
 
 def sweep() -> str:
     report = sweeper.sweep(now=timezone.now())
-    return f"polled {report.polled}, completed {report.completed}, timed out {report.timed_out}"
+    return (f"polled {report.polled}, completed {report.completed}, timed out {report.timed_out}, "
+            f"events enqueued again {report.requeued_events}")
 
 
 def dispatch_lock(lock_id: int) -> int:

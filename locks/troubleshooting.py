@@ -479,6 +479,98 @@ PLAYBOOK: Mapping[str, Playbook] = MappingProxyType(
                 ),
                 severity=Severity.WARNING,
             ),
+            Playbook(
+                kind=IssueKind.KEYPAD_DISCONNECTED,
+                title="The lock's keypad is disconnected",
+                meaning=(
+                    "The keypad that guests type their code on has lost its connection to the lock. Codes may "
+                    "be stored correctly, yet nobody can use them at the door."
+                ),
+                causes=(
+                    "Flat keypad batteries (many keypads have their own).",
+                    "The keypad was moved out of range, removed or damaged.",
+                    "The keypad lost its pairing after a lock reset or firmware update.",
+                ),
+                steps=(
+                    "Ask someone on site to check the keypad lights up when touched.",
+                    "Replace the keypad's batteries.",
+                    "If it still does not connect, pair the keypad with the lock again in the vendor's app.",
+                    "Until it is back, give arriving guests another way in (a staff code on another door, a key).",
+                    "The issue closes when the vendor reports the keypad connected again.",
+                ),
+                actions=("dismiss",),
+                vendor_notes=_notes(
+                    seam="Seam sends device.accessory_keypad_disconnected, and device.accessory_keypad_connected when it is back.",
+                    nuki="The Nuki Keypad is a separate device with its own batteries ('keypadBatteryCritical').",
+                ),
+                severity=Severity.CRITICAL,
+            ),
+            Playbook(
+                kind=IssueKind.DEVICE_TAMPERED,
+                title="The lock reports tampering",
+                meaning="The lock detected that it was opened, moved or forced. Check the door before the next guest arrives.",
+                causes=(
+                    "Someone tried to force or remove the lock.",
+                    "Maintenance opened the lock's housing (battery change, repair).",
+                    "A loose mounting or a faulty sensor.",
+                ),
+                steps=(
+                    "Ask someone on site to check the door and the lock for damage.",
+                    "If it was maintenance, confirm who and when, then press Dismiss.",
+                    "If the lock was damaged or forced, secure the door and contact the owner.",
+                    "Press Check the lock afterwards to make sure its codes are still the right ones.",
+                ),
+                actions=("reconcile", "dismiss"),
+                vendor_notes=_notes(
+                    seam="Seam sends device.tampered; it has no all-clear event, so this issue stays until dismissed.",
+                ),
+                severity=Severity.CRITICAL,
+            ),
+            Playbook(
+                kind=IssueKind.THIRD_PARTY_INTEGRATION,
+                title="Another system is managing this lock",
+                meaning=(
+                    "The vendor detected another integration on this lock that interferes with code management. "
+                    "Codes Lockstep sets may be changed or removed by it."
+                ),
+                causes=(
+                    "A previous property-management or smart-home system is still connected to the lock.",
+                    "The owner connected the lock to another service.",
+                ),
+                steps=(
+                    "Find out which other system is connected (ask the owner; check the vendor's app for linked services).",
+                    "Disconnect that system from the lock, or agree that it stops managing codes.",
+                    "Press Check the lock to see what is on it now.",
+                    "The issue closes when the vendor no longer detects the other integration.",
+                ),
+                actions=("reconcile", "dismiss"),
+                vendor_notes=_notes(
+                    seam="Seam sends device.third_party_integration_detected, and ..._no_longer_detected when it is gone.",
+                ),
+                severity=Severity.WARNING,
+            ),
+            Playbook(
+                kind=IssueKind.SUBSCRIPTION_REQUIRED,
+                title="The lock brand requires a subscription",
+                meaning=(
+                    "The lock's maker requires a paid subscription for remote code management. Until it is active, "
+                    "codes may not be set or removed."
+                ),
+                causes=(
+                    "The subscription at the lock brand lapsed or was never taken.",
+                    "The lock was moved to an account without a subscription.",
+                ),
+                steps=(
+                    "An admin checks the subscription in the lock brand's app or website and renews it.",
+                    "Once it is active, press Check the lock, then Retry now on codes that failed meanwhile.",
+                    "The issue closes when the vendor reports the subscription is no longer required.",
+                ),
+                actions=("reconcile", "dismiss"),
+                vendor_notes=_notes(
+                    seam="Seam sends device.error.subscription_required, and ....resolved when it is active again.",
+                ),
+                severity=Severity.CRITICAL,
+            ),
         )
     }
 )

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
 from locks.activity import activity_record
@@ -24,6 +24,7 @@ from locks.conf import engine
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
 from locks.selectors import codes_not_on_lock
 from portal.models import Membership, Property, Role, Tenant
+from providers.models import ProviderAccount
 
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
 
@@ -120,11 +121,38 @@ def alerts_send(*, now: datetime) -> int:
             activity_record(tenant_id=tenant.pk, code=code, verb="alert.code_late",
                             message=f"Alert mailed: code “{code.name}” is late", now=now)
             lines.append(_late_line(code, base, tenant))
+        lines += unparsed_delivery_lines(tenant=tenant, now=now)
         count = len(lines)
         if _send(tenant, f"{count} lock problem{'s' if count != 1 else ''} need attention",
                  f"{tenant.name}: these need attention before guests arrive.", lines):
             sent += 1
     return sent
+
+
+UNPARSED_ALERT_EVERY = timedelta(days=1)
+
+
+def unparsed_delivery_lines(*, tenant: Tenant, now: datetime) -> list[AlertLine]:
+    """Accounts that received deliveries we could not read since their last alert, at most once a day
+    per account. The claim is a conditional UPDATE, so two workers never both mail it."""
+    base = settings.PUBLIC_BASE_URL
+    due = (
+        Q(unparsed_alerted_at__isnull=True) | Q(unparsed_alerted_at__lte=now - UNPARSED_ALERT_EVERY)
+    ) & (Q(unparsed_alerted_at__isnull=True) | Q(last_unparsed_at__gt=F("unparsed_alerted_at")))
+    lines = []
+    for account in ProviderAccount.objects.for_tenant(tenant).filter(last_unparsed_at__isnull=False).filter(due):
+        if not ProviderAccount.objects.filter(pk=account.pk).filter(due).update(unparsed_alerted_at=now):
+            continue
+        activity_record(tenant_id=tenant.pk, verb="alert.unparsed_deliveries", now=now,
+                        message=f"Alert mailed: deliveries from “{account.name}” could not be read",
+                        data={"account_id": account.pk, "count": account.unparsed_deliveries})
+        lines.append(AlertLine(
+            f"{account.name}: {account.unparsed_deliveries} webhook deliver"
+            f"{'y' if account.unparsed_deliveries == 1 else 'ies'} Lockstep could not read "
+            "(lock events in them were not applied)",
+            base + reverse("providers:account_detail", args=[tenant.slug, account.uuid]),
+        ))
+    return lines
 
 
 def digest_send(*, now: datetime) -> int:

@@ -8,6 +8,7 @@ Each is a POST that redirects back (so it works without JavaScript); the buttons
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -32,7 +33,7 @@ from locks.models import (
     Lock,
     LockIssue,
 )
-from locks.selectors import lock_work
+from locks.selectors import codes_with_unknown_pin, lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
 from portal.http import TenantRequest
 from portal.permissions import editor_required, visible_properties
@@ -72,10 +73,10 @@ LOCK_ACTIONS = ("reconcile", "reload_codes")
 CODE_ACTIONS = ("retry_now", "new_pin")
 
 
-def _run(request: TenantRequest, name: str, **targets: Any) -> None:
+def _run(request: TenantRequest, name: str, extra: dict[str, Any] | None = None, **targets: Any) -> None:
     scope = action_for(name).scope
     try:
-        SERVICES[name](**{str(scope): targets[scope]}, actor=request.user, now=timezone.now())
+        SERVICES[name](**{str(scope): targets[scope]}, **(extra or {}), actor=request.user, now=timezone.now())
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     except actions.TransitionError as error:
@@ -135,12 +136,19 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
     )
     seen = _observed(last_check.data if last_check else {})
     for code in codes:
-        code.observed = seen.get(code.pk)
+        # An "on the lock" fact holds only if the read came after the code's last change (DESIGN §4).
+        fresh = last_check is not None and last_check.created_at >= code.updated_at
+        code.observed = seen.get(code.pk) if fresh else None
+        code.unchecked = last_check is not None and not fresh and (
+            code.pk in seen or code.status in (*ON_LOCK_STATUSES, CodeStatus.FAILED)
+        )
+    # Refs the read found unmanaged that a code of ours has taken since (adopted) are not foreign any more.
+    ours = {code.vendor_code_ref for code in codes if code.vendor_code_ref}
     context = {
         "lock": lock,
         "codes": codes,
         "last_check": last_check,
-        "unmanaged": (last_check.data.get("unmanaged", []) if last_check else []),
+        "unmanaged": [ref for ref in (last_check.data.get("unmanaged", []) if last_check else []) if ref not in ours],
         "live": live,
         "capacity": capacity,
         "issues": issues,
@@ -180,15 +188,47 @@ def lock_action(request: TenantRequest, lock_id: int, action: str) -> HttpRespon
     return _back(request, reverse("locks:lock_detail", args=[request.tenant.slug, lock.pk]))
 
 
+@dataclass(frozen=True)
+class LostCode:
+    """A code that clearing the lock would lose (PIN unknown), with what the form said about it."""
+
+    code: AccessCode
+    error: str = ""
+    entered: str = ""
+    dropped: bool = False
+
+
 @editor_required
 @require_http_methods(["GET", "POST"])
 def lock_delete_all(request: TenantRequest, lock_id: int) -> HttpResponse:
     """Clearing a lock is the heaviest fix there is, so it gets a page that says what will happen."""
     lock = get_for_tenant(_locks(request).select_related("property"), request.tenant, pk=lock_id)
-    if request.method == "POST":
-        _run(request, "delete_all_and_reprogram", lock=lock)
-        return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
     now = timezone.now()
+    # Codes whose PIN Lockstep does not know cannot be put back: each needs its PIN or a "drop".
+    unknown = list(codes_with_unknown_pin(lock=lock, now=now))
+    errors: dict[str, list[str]] = {}
+    pins: dict[int, str] = {}
+    drop: set[int] = set()
+    if request.method == "POST":
+        pins = {code.pk: request.POST.get(f"pin_{code.pk}", "").strip() for code in unknown}
+        drop = {code.pk for code in unknown if request.POST.get(f"drop_{code.pk}")}
+        try:
+            actions.lock_delete_all_and_reprogram(
+                lock=lock, actor=request.user, now=now, pins={k: v for k, v in pins.items() if v}, drop=drop
+            )
+        except ValidationError as error:
+            errors = error.message_dict
+        except actions.TransitionError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, DONE_MESSAGES["delete_all_and_reprogram"])
+        if not errors:
+            return redirect("locks:lock_detail", request.tenant.slug, lock.pk)
+    lost = [
+        LostCode(code=code, error=" ".join(errors.get(str(code.pk), [])), entered=pins.get(code.pk, ""),
+                 dropped=code.pk in drop)
+        for code in unknown
+    ]
     codes = (
         lock.access_codes.filter(status__in=[*LIVE_CODE_STATUSES, CodeStatus.FAILED])
         .exclude(status=CodeStatus.REMOVING)
@@ -197,14 +237,17 @@ def lock_delete_all(request: TenantRequest, lock_id: int) -> HttpResponse:
     )
     # Mirrors the engine: codes not yet due stay queued for their time; the rest are sent again now.
     later = [c for c in codes if c.status == CodeStatus.UNSET and not c.is_scheduled_on_device]
-    now_codes = [c for c in codes if c not in later]
+    lost_ids = {c.pk for c in unknown}
+    now_codes = [c for c in codes if c not in later and c.pk not in lost_ids]
     context = {
         "lock": lock,
         "now_codes": now_codes,
         "later": later,
+        "lost": lost,
+        "errors": errors,
         "action": action_for("delete_all_and_reprogram"),
     }
-    return render(request, "locks/lock_delete_all.html", context)
+    return render(request, "locks/lock_delete_all.html", context, status=400 if errors else 200)
 
 
 def issue_list(request: TenantRequest) -> HttpResponse:
@@ -246,7 +289,14 @@ def issue_action(request: TenantRequest, issue_id: int, action: str) -> HttpResp
     targets = {"issue": issue, "lock": issue.lock, "code": issue.access_code}
     if targets[action_for(action).scope] is None:
         raise Http404("This issue has no code to act on.")
-    _run(request, action, **targets)
+    extra: dict[str, Any] = {}
+    if action == "adopt_code":
+        # PINs staff entered for codes the lock could not tell (checked by the engine against its rules).
+        extra["pins"] = {
+            item["vendor_code_ref"]: request.POST.get(f"pin_{item['vendor_code_ref']}", "").strip()
+            for item in issue.data.get("codes", []) if isinstance(item, dict) and item.get("vendor_code_ref")
+        }
+    _run(request, action, extra, **targets)
     return _back(request, lock_url)
 
 

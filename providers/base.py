@@ -94,6 +94,9 @@ class DeviceInfo:
     pin_readable: bool = False
     online: bool | None = None
     battery_level: float | None = None  # 0.0–1.0
+    # The vendor login behind the device (e.g. Seam's connected account) is disconnected: a person must
+    # reconnect it; the device's own "offline" then says nothing about the lock.
+    account_disconnected: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,20 @@ class EventKind(StrEnum):
     DEVICE_ONLINE = "device_online"
     DEVICE_OFFLINE = "device_offline"
     BATTERY = "battery"
+    DEVICE_CONDITION = "device_condition"  # the device needs a person (`condition` says why)
+    DEVICE_CONDITION_CLEARED = "device_condition_cleared"  # the vendor's all-clear for that `condition`
+    UNMANAGED_CODE = "unmanaged_code"  # a code appeared on the lock that we did not put there
+    ACCOUNT_DISCONNECTED = "account_disconnected"  # the vendor login behind the device stopped working
     IGNORED = "ignored"  # a well-formed event we have no use for (stored, not acted on)
+
+
+class DeviceCondition(StrEnum):
+    """What about a device needs a person (the engine opens an issue of the same name)."""
+
+    KEYPAD_DISCONNECTED = "keypad_disconnected"
+    TAMPERED = "device_tampered"
+    THIRD_PARTY_INTEGRATION = "third_party_integration"
+    SUBSCRIPTION_REQUIRED = "subscription_required"
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,7 @@ class VendorEvent:
     occurred_at: datetime | None = None
     detail: str = ""
     raw_type: str = ""  # the vendor's own event type, for the timeline
+    condition: str = ""  # a DeviceCondition, for DEVICE_CONDITION(_CLEARED)
 
 
 @dataclass(frozen=True)

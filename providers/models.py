@@ -39,6 +39,11 @@ class ProviderAccount(models.Model):
     token_expires_at = models.DateTimeField(null=True, blank=True)
     # SmartThings: the event subscriptions the SmartApp made for this account (shown on the account page).
     subscriptions = models.JSONField(default=list, blank=True)
+    # Verified deliveries that yielded no event (a shape we do not read): counted and alerted, never
+    # silently dropped (DESIGN §4). `unparsed_alerted_at` is claimed by the alert, once a day at most.
+    unparsed_deliveries = models.PositiveIntegerField(default=0)
+    last_unparsed_at = models.DateTimeField(null=True, blank=True)
+    unparsed_alerted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()
@@ -61,6 +66,8 @@ class WebhookEvent(models.Model):
     payload = models.JSONField()
     headers = models.JSONField(default=dict, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep last enqueued it again (its first task died with a worker); spaces the retries.
+    requeued_at = models.DateTimeField(null=True, blank=True)
     result = models.CharField(max_length=200, blank=True)
     matched_command = models.ForeignKey(
         "locks.LockCommand", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"

@@ -30,7 +30,7 @@ debugging"):
 Webhook: header `WebHook-Signature` = base64 RSASSA-PSS-SHA256 over the raw UTF-8 body. Assumed event
 shape (the public one, plus a command trigger whose `data` is the GET Command object):
   {"eventId", "trigger": "CommandStatusUpdated", "deviceId", "time", "eventType": "DeviceUpdate",
-   "data": {"commandId", "state": "Successful"|"Pending"|"Failed", "name": "AddAccessCode",
+   "data": {"commandId", "state": "Successful"|"Pending"|"Failed"|"Nack", "name": "AddAccessCode",
             "data": {"accessCodeId", "friendlyName", "error": null | {"statusCode", "errorCode",
                      "errorMessage"}}}, "version": "2.0"}
 `DeviceConnectivityStateChanged` carries `data.connected` as the STRING "true"/"false"; a
@@ -84,12 +84,17 @@ EVENT_MAX_AGE = timedelta(hours=1)
 EVENT_MAX_SKEW = timedelta(minutes=5)
 SIGNATURE_HEADER = "webhook-signature"
 
-# GET Command `state` → progress.
+# GET Command `state` (compared case-insensitively) → progress. "Nack" is the operator runbook's state
+# for a lock that never acknowledged (DESIGN §4; not in public sources): a failure now, retried as a
+# transient `nack`, not a command left pending until the 30-minute limit.
 COMMAND_STATES: dict[str, Progress] = {
-    "Successful": Progress.DONE,
-    "Pending": Progress.PENDING,
-    "Failed": Progress.FAILED,
+    "successful": Progress.DONE,
+    "pending": Progress.PENDING,
+    "failed": Progress.FAILED,
+    "nack": Progress.FAILED,
 }
+# A failed state that is its own reason when the command carries no error message.
+STATE_REASONS: dict[str, Reason] = {"nack": Reason.NACK}
 
 # errorMessage words → reason; first match wins, case-insensitive, whole words.
 ERROR_MESSAGE_REASONS: tuple[tuple[re.Pattern[str], Reason], ...] = tuple(
@@ -390,14 +395,14 @@ def _command_outcome(command: dict[str, Any]) -> Outcome:
     state = str(command.get("state") or "")
     data = _object(command.get("data"))
     ref = str(data.get("accessCodeId") or "")
-    progress = COMMAND_STATES.get(state, Progress.PENDING)
+    progress = COMMAND_STATES.get(state.lower(), Progress.PENDING)
     if progress != Progress.FAILED:
         return Outcome(progress=progress, vendor_code_ref=ref, detail=f"{command.get('name', '')} {state}".strip())
     error = _object(data.get("error"))
     message = str(error.get("errorMessage") or error.get("errorMesage") or "")  # sic, release notes
     return Outcome(
         progress=Progress.FAILED,
-        reason=message_reason(message),
+        reason=message_reason(message) if message else STATE_REASONS.get(state.lower(), UNKNOWN_ERROR_REASON),
         vendor_code_ref=ref,
         detail=f"{command.get('name', '')} failed: {message or 'no message'}"
         + (f" (errorCode {error['errorCode']})" if "errorCode" in error else ""),

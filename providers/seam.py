@@ -7,6 +7,16 @@ Sources used to confirm what VENDORS.md marks [I]/[U] (read through the search t
 - seamapi/types .../models/events/devices.ts: `device.low_battery` and `device.battery_status_changed`
   carry `battery_level` (0–1); `device.disconnected` carries `error_code`.
 - seamapi/types .../models/action-attempts/common.ts: action attempt `status` is pending|success|error.
+- Events that need a person, verified by name and shape in seamapi/types src/lib/seam/connect/models/
+  events/: devices.ts has `device.accessory_keypad_disconnected` / `_connected`, `device.tampered`,
+  `device.third_party_integration_detected` / `_no_longer_detected`, `device.error.subscription_required`
+  / `.resolved`, and `device.disconnected` with `error_code` ∈ account_disconnected | hub_disconnected |
+  device_disconnected; access-codes.ts has `access_code.unmanaged.created` / `.removed` (with
+  `access_code_id`, `device_id`, `connected_account_id`); connected-accounts.ts has
+  `connected_account.disconnected` (with `connected_account_id`, no `device_id`).
+  Assumed, not verified: that a webhook registered without an `event_types` filter receives these, that `device.tampered` has no all-clear event
+  (none exists in the types), and that one Seam workspace maps to one Lockstep account, so a disconnected
+  connected account flags the whole account (`auth_failed`).
 - docs.svix.com/receiving/verifying-payloads/how-manual and svix's own webhook.ts: HMAC-SHA256 over
   "{svix-id}.{svix-timestamp}.{raw body}" keyed by base64-decoded `whsec_` secret, space-separated
   `v1,<base64>` signatures, 5-minute tolerance (WEBHOOK_TOLERANCE_IN_SECONDS = 5 * 60) both ways.
@@ -39,6 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.utils.dateparse import parse_datetime
 
 from providers.base import (
+    DeviceCondition,
     DeviceInfo,
     EventKind,
     ObservedCode,
@@ -200,7 +211,35 @@ EVENT_KINDS: dict[str, EventKind] = {
     "device.battery_status_changed": EventKind.BATTERY,
     "device.connection_became_flaky": EventKind.IGNORED,
     "device.connection_stabilized": EventKind.IGNORED,
+    # Events that need a person (verified: seamapi/types models/events/*.ts; see the module docstring).
+    "access_code.unmanaged.created": EventKind.UNMANAGED_CODE,
+    "access_code.unmanaged.removed": EventKind.CODE_CHANGED_EXTERNALLY,  # a read tells what is left
+    "device.accessory_keypad_disconnected": EventKind.DEVICE_CONDITION,
+    "device.accessory_keypad_connected": EventKind.DEVICE_CONDITION_CLEARED,
+    "device.tampered": EventKind.DEVICE_CONDITION,
+    "device.third_party_integration_detected": EventKind.DEVICE_CONDITION,
+    "device.third_party_integration_no_longer_detected": EventKind.DEVICE_CONDITION_CLEARED,
+    "device.error.subscription_required": EventKind.DEVICE_CONDITION,
+    "device.error.subscription_required.resolved": EventKind.DEVICE_CONDITION_CLEARED,
+    "connected_account.disconnected": EventKind.ACCOUNT_DISCONNECTED,
 }
+
+# The condition a DEVICE_CONDITION(_CLEARED) event is about.
+EVENT_CONDITIONS: dict[str, DeviceCondition] = {
+    "device.accessory_keypad_disconnected": DeviceCondition.KEYPAD_DISCONNECTED,
+    "device.accessory_keypad_connected": DeviceCondition.KEYPAD_DISCONNECTED,
+    "device.tampered": DeviceCondition.TAMPERED,
+    "device.third_party_integration_detected": DeviceCondition.THIRD_PARTY_INTEGRATION,
+    "device.third_party_integration_no_longer_detected": DeviceCondition.THIRD_PARTY_INTEGRATION,
+    "device.error.subscription_required": DeviceCondition.SUBSCRIPTION_REQUIRED,
+    "device.error.subscription_required.resolved": DeviceCondition.SUBSCRIPTION_REQUIRED,
+}
+
+# `device.disconnected` carries `error_code` (account_disconnected | hub_disconnected | device_disconnected,
+# seamapi/types devices.ts): a device that went offline because its connected account (the brand's own
+# login) was disconnected needs the account reconnected, not the lock looked at.
+ACCOUNT_DISCONNECTED_ERROR = "account_disconnected"  # also a device `errors[].error_code` (VENDORS.md §1)
+DISCONNECT_KINDS: dict[str, EventKind] = {ACCOUNT_DISCONNECTED_ERROR: EventKind.ACCOUNT_DISCONNECTED}
 
 EVENT_DETAILS: dict[str, str] = {
     "access_code.delay_in_setting_on_device": "Seam reports a delay setting the code on the lock; it keeps trying",
@@ -212,6 +251,16 @@ EVENT_DETAILS: dict[str, str] = {
     "device.deleted": "The lock was deleted in Seam",
     "device.connection_became_flaky": "Seam reports a flaky connection to the lock",
     "device.connection_stabilized": "Seam reports the lock's connection is stable again",
+    "access_code.unmanaged.created": "A code was added on the lock outside Lockstep",
+    "access_code.unmanaged.removed": "A code not managed by Lockstep was removed from the lock",
+    "device.accessory_keypad_disconnected": "Seam reports the lock's keypad disconnected",
+    "device.accessory_keypad_connected": "Seam reports the lock's keypad connected again",
+    "device.tampered": "Seam reports the lock detected tampering (opened or moved)",
+    "device.third_party_integration_detected": "Seam detected another integration that interferes with code management",
+    "device.third_party_integration_no_longer_detected": "Seam no longer detects the interfering integration",
+    "device.error.subscription_required": "The lock brand requires a subscription for code management",
+    "device.error.subscription_required.resolved": "The lock brand's subscription is active again",
+    "connected_account.disconnected": "Seam reports the lock brand's account (its connected account) disconnected",
 }
 
 # Events whose failure reason comes from the attached error lists, with this default.
@@ -391,6 +440,10 @@ class SeamProvider(Provider):
             pin_readable=True,
             online=properties.get("online"),
             battery_level=_battery(properties),
+            account_disconnected=any(
+                isinstance(error, Mapping) and error.get("error_code") == ACCOUNT_DISCONNECTED_ERROR
+                for error in device.get("errors") or ()
+            ),
         )
 
     def _paged(self, path: str, key: str, body: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -712,6 +765,8 @@ def parse_event(event: Mapping[str, Any]) -> VendorEvent:
     """One Seam event → one VendorEvent; unknown types are IGNORED, never an error."""
     event_type = str(event.get("event_type") or "")
     kind = EVENT_KINDS.get(event_type, EventKind.IGNORED)
+    if kind == EventKind.DEVICE_OFFLINE:
+        kind = DISCONNECT_KINDS.get(str(event.get("error_code") or ""), kind)
     reason = ""
     detail = EVENT_DETAILS.get(
         event_type, "" if event_type in EVENT_KINDS else f"unhandled Seam event {event_type}"
@@ -722,6 +777,8 @@ def parse_event(event: Mapping[str, Any]) -> VendorEvent:
         reason, detail = str(found), words or event_type
     elif kind == EventKind.DEVICE_OFFLINE and event.get("error_code"):
         detail = str(event["error_code"])
+    elif kind == EventKind.ACCOUNT_DISCONNECTED and not detail:
+        detail = EVENT_DETAILS["connected_account.disconnected"]
     pin = event.get("code")
     detail = redact(detail, (str(pin) if pin is not None else "",))
     battery = event.get("battery_level")
@@ -737,4 +794,5 @@ def parse_event(event: Mapping[str, Any]) -> VendorEvent:
         occurred_at=_parse_time(event.get("occurred_at")) or _parse_time(event.get("created_at")),
         detail=detail,
         raw_type=event_type,
+        condition=EVENT_CONDITIONS.get(event_type, ""),
     )

@@ -34,7 +34,9 @@ here). INSTALL/UPDATE create the subscriptions (`_installed_app_subscribe`, shap
 smartthings-core-sdk src/endpoint/subscriptions.ts) with the lifecycle's token before answering
 `{"installData": {}}` / `{"updateData": {}}` (V: lib/smart-app.js), and hand the tokens and the
 subscriptions to the engine's keeper through the intake. EVENT carries
-`eventData.events[]` and is stored and parsed. Every lifecycle but PING must carry an IETF HTTP Signatures (draft)
+`eventData.events[]` and is stored and parsed; a delivery in the subscription shape, one
+`{"event": {"eventType": "DEVICE_EVENT", "deviceEvent": {…}}}` without a lifecycle, is parsed the same
+way (it was stored as "no events" and the "1 failed" in it was lost). Every lifecycle but PING must carry an IETF HTTP Signatures (draft)
 `Authorization: Signature keyId=…,signature=…,headers="(request-target) digest date",algorithm="rsa-sha256"`
 header. The signing string needs the request path, which the intake view passes to us in the header
 **`x-lockstep-request-path`** (the raw path of the webhook URL, e.g. `/webhooks/smartthings/<uuid>/`).
@@ -582,10 +584,14 @@ class SmartThingsProvider(Provider):
                     raw_type="CONFIRMATION",
                 )
             ]
-        if lifecycle != "EVENT":
+        if lifecycle == "EVENT":
+            items = (payload.get("eventData") or {}).get("events") or []
+        elif lifecycle is None and isinstance(payload.get("event"), dict):
+            items = [payload["event"]]  # the subscription shape: one event, no lifecycle envelope
+        else:
             return []
         events: list[VendorEvent] = []
-        for item in (payload.get("eventData") or {}).get("events") or []:
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, dict):
                 events.extend(self._parse_event(item))
         return events
@@ -694,9 +700,12 @@ def _code_changed(value: Any, data: Any) -> dict[str, Any]:
 
 
 def _lock_codes_snapshot(value: Any, data: Any) -> dict[str, Any]:
-    """The whole slot map; the per-slot codeChanged events carry the changes. An empty map is a wipe."""
+    """The whole slot map; never a change of its own. The Edge drivers send an empty map `{}` at the start
+    of every code reload (ours included) and after a wipe, whose per-slot "N deleted" events (or "all
+    deleted") carry the change; reading `{}` as a wipe made every reload ask for a reconciliation, whose
+    read asked for a reload: a refresh storm (SmartThingsEdgeDrivers PR 567)."""
     empty = value in ("{}", {}, "")
-    return {"kind": EventKind.CODES_CLEARED if empty else EventKind.IGNORED, "detail": "lockCodes snapshot"}
+    return {"kind": EventKind.IGNORED, "detail": "lockCodes emptied (a reload starts)" if empty else "lockCodes snapshot"}
 
 
 def _command_result(value: Any, data: Any) -> dict[str, Any]:

@@ -146,3 +146,21 @@ def test_the_sweeper_leaves_a_pending_command_in_flight_until_the_hard_limit(
     command.refresh_from_db()
     assert command.state == CommandState.TIMED_OUT
     assert polls(vendor) == 2
+
+
+@pytest.mark.parametrize("state", ["Nack", "NACK"])
+def test_the_sweeper_fails_a_nacked_command_at_once_and_retries_it(
+    lock, clock, vendor, django_capture_on_commit_callbacks, state
+):
+    # The lock never acknowledged: a state of its own, with no error message (operator runbook, DESIGN §4).
+    vendor.get(COMMAND_URL, json=command_answer(state, ref=None))
+    code = book_and_send(lock, django_capture_on_commit_callbacks)
+
+    clock.shift(timedelta(minutes=6))
+    sweep(now=T0 + timedelta(minutes=6))
+
+    command = LockCommand.objects.get(access_code=code, action="create", attempt=1)
+    assert command.state == CommandState.FAILED
+    assert command.reason == "nack"
+    retry = LockCommand.objects.get(access_code=code, state=CommandState.QUEUED)
+    assert retry.attempt == 2  # transient: retried with backoff, not left pending for 30 minutes

@@ -663,6 +663,15 @@ def test_it_gives_a_resent_delivery_the_same_event_id(seam):
         ("device.low_battery", EventKind.BATTERY),
         ("lock.unlocked", EventKind.IGNORED),
         ("something.new", EventKind.IGNORED),
+        ("access_code.unmanaged.created", EventKind.UNMANAGED_CODE),
+        ("access_code.unmanaged.removed", EventKind.CODE_CHANGED_EXTERNALLY),
+        ("device.accessory_keypad_disconnected", EventKind.DEVICE_CONDITION),
+        ("device.accessory_keypad_connected", EventKind.DEVICE_CONDITION_CLEARED),
+        ("device.tampered", EventKind.DEVICE_CONDITION),
+        ("device.third_party_integration_detected", EventKind.DEVICE_CONDITION),
+        ("device.error.subscription_required", EventKind.DEVICE_CONDITION),
+        ("device.error.subscription_required.resolved", EventKind.DEVICE_CONDITION_CLEARED),
+        ("connected_account.disconnected", EventKind.ACCOUNT_DISCONNECTED),
     ],
 )
 def test_it_parses_each_event_type(seam, event_type, kind):
@@ -714,6 +723,17 @@ def test_it_reads_pin_battery_and_delay_details(seam):
     assert set_event.pin == PIN
     assert battery.battery_level == 0.12
     assert "delay" in delay.detail
+
+
+@pytest.mark.parametrize(
+    ("error_code", "kind"),
+    [("account_disconnected", EventKind.ACCOUNT_DISCONNECTED), ("hub_disconnected", EventKind.DEVICE_OFFLINE),
+     ("device_disconnected", EventKind.DEVICE_OFFLINE)],
+)
+def test_it_tells_a_disconnected_account_from_an_offline_device(seam, error_code, kind):
+    (event,) = seam.parse_webhook(*signed({**EVENT, "event_type": "device.disconnected", "error_code": error_code}))
+
+    assert event.kind == kind
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"no": "type"}', b"[1, 2]"])

@@ -560,12 +560,28 @@ def test_it_reads_a_duplicate_hint_in_a_failed_code_event(provider):
     assert event.vendor_code_ref == "3"
 
 
-def test_it_reads_an_emptied_lock_codes_attribute_as_all_cleared(provider):
+def test_it_reads_an_emptied_lock_codes_attribute_as_no_change_of_its_own(provider):
+    # `{}` starts every reload (ours too); the per-slot "N deleted" events carry a real wipe.
     body = json.dumps(lifecycle_event(device_event("ev-5", "lockCodes", "lockCodes", "{}"))).encode()
 
     (event,) = provider.parse_webhook(body, {})
 
+    assert event.kind == EventKind.IGNORED
+    assert "reload" in event.detail
+
+
+def test_it_still_reads_all_deleted_as_all_cleared(provider):
+    (event,) = provider.parse_webhook(code_changed_body("all deleted"), {})
+
     assert event.kind == EventKind.CODES_CLEARED
+
+
+def test_it_parses_the_single_event_subscription_shape(provider):
+    body = json.dumps({"event": device_event("ev-6", "lockCodes", "codeChanged", "1 failed")}).encode()
+
+    (event,) = provider.parse_webhook(body, {})
+
+    assert (event.kind, event.vendor_code_ref, event.vendor_event_id) == (EventKind.CODE_FAILED, "1", "ev-6")
 
 
 @pytest.mark.parametrize(

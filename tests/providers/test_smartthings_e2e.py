@@ -209,3 +209,68 @@ def test_it_retries_a_refusal_of_its_own_slot_as_a_nack_not_a_duplicate(
     assert code.status == CodeStatus.SETTING and code.pin == pin
     assert not code.issues.filter(kind=IssueKind.DUPLICATE_PIN).exists()
     assert len(set_codes(vendor)) == 1  # the retry waits for its backoff
+
+
+# --- deliveries in the subscription shape and the empty slot map (issue "Truth under fire" 12a, 12e)
+
+
+def single_event(event_id: str, capability: str, attribute: str, value) -> bytes:
+    """The subscription shape: one `event` object, no lifecycle envelope."""
+    return json.dumps({"event": device_event(event_id, capability, attribute, value)}).encode()
+
+
+def smartapp_event(event_id: str, capability: str, attribute: str, value) -> bytes:
+    """The SmartApp lifecycle EVENT shape, as the SmartApp SDK posts it."""
+    return json.dumps(lifecycle_event(device_event(event_id, capability, attribute, value))).encode()
+
+
+@pytest.mark.parametrize("shape", [single_event, smartapp_event], ids=["single-event", "lifecycle-event"])
+def test_it_confirms_a_code_from_either_delivery_shape(
+    client, lock, app_key, clock, vendor, django_capture_on_commit_callbacks, shape
+):
+    vendor.get(f"{API}/devices/{DEVICE}/status", json=lock_status({"1": "Cleaner"}))
+    vendor.post(f"{API}/devices/{DEVICE}/commands", json={"results": [{"id": "r-1", "status": "ACCEPTED"}]})
+    code = book_guest_now(lock, django_capture_on_commit_callbacks)
+
+    clock.shift(timedelta(seconds=20))
+    response = deliver(client, lock, app_key, shape("ev-2", "lockCodes", "codeChanged", "2 set"),
+                       django_capture_on_commit_callbacks)
+
+    assert response.status_code == 200
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET
+    event = WebhookEvent.objects.get(provider_account=lock.provider_account)
+    assert event.vendor_event_id == "ev-2"
+    assert event.result != "no events"
+    lock.provider_account.refresh_from_db()
+    assert lock.provider_account.unparsed_deliveries == 0
+
+
+def test_it_fails_our_code_from_a_subscription_shaped_one_failed(
+    client, lock, app_key, clock, vendor, django_capture_on_commit_callbacks
+):
+    vendor.get(f"{API}/devices/{DEVICE}/status", json=lock_status({"1": "Cleaner"}))
+    vendor.post(f"{API}/devices/{DEVICE}/commands", json={"results": [{"id": "r-1", "status": "ACCEPTED"}]})
+    code = book_guest_now(lock, django_capture_on_commit_callbacks)
+    code_mark_guest_notified(code=code, actor=None, now=T0)
+
+    clock.shift(timedelta(seconds=30))
+    deliver(client, lock, app_key, single_event("ev-1-failed", "lockCodes", "codeChanged", "1 failed"),
+            django_capture_on_commit_callbacks)
+
+    code.refresh_from_db()
+    assert code.status == CodeStatus.FAILED
+    assert code.last_reason == "duplicate_pin"
+
+
+def test_an_emptied_slot_map_at_the_start_of_a_reload_asks_for_no_reconciliation(
+    client, lock, app_key, clock, vendor, django_capture_on_commit_callbacks
+):
+    response = deliver(client, lock, app_key, smartapp_event("ev-empty", "lockCodes", "lockCodes", "{}"),
+                       django_capture_on_commit_callbacks)
+
+    assert response.status_code == 200
+    lock.refresh_from_db()
+    assert lock.reconcile_requested is False
+    assert not lock.commands.exists()
+    assert WebhookEvent.objects.get(provider_account=lock.provider_account).processed_at is not None
