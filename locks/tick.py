@@ -36,12 +36,12 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
     # Both steps are status=unset AND program_at <= now: the code_due_program partial index.
     due = AccessCode.objects.select_related("lock", "tenant").filter(
         status=CodeStatus.UNSET, program_at__lte=now, is_scheduled_on_device=False
-    ).exclude(ends_at__lte=now).order_by("program_at")[:batch]
+    ).exclude(ends_at__lte=now).order_by("program_at", "id")[:batch]
     for code in due:
         report.programmed += code_program(code=code, now=now, dispatch=False)
     started = AccessCode.objects.select_related("lock", "tenant").filter(
         status=CodeStatus.UNSET, program_at__lte=now, is_scheduled_on_device=True, starts_at__lte=now
-    ).order_by("program_at")[:batch]
+    ).order_by("program_at", "id")[:batch]
     for code in started:
         report.activated += code_activate_scheduled(code=code, now=now)
     # Codes whose window began while they are still not on the lock (the attention rule with no look-ahead):
@@ -49,7 +49,7 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
     late = (
         codes_not_on_lock(AccessCode.objects.select_related("lock"), now=now, within=timedelta(0))
         .exclude(issues__status=IssueStatus.OPEN)
-        .order_by("starts_at")[:batch]
+        .order_by("starts_at", "id")[:batch]
     )
     for code in late:
         if code_flag_late(code=code, now=now) is not None:
@@ -57,7 +57,7 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
     # status in (unset, setting, set) AND ends_at <= now: the code_due_remove partial index.
     ended = AccessCode.objects.select_related("lock", "tenant").filter(
         status__in=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET], ends_at__lte=now
-    ).order_by("ends_at")[:batch]
+    ).order_by("ends_at", "id")[:batch]
     for code in ended:
         code_remove(code=code, now=now, note="window ended")
         report.removed += 1
