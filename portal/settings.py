@@ -192,6 +192,9 @@ else:
 
 # Throttle counters live in the cache (DESIGN §9). Production runs several processes, so they must share
 # one: Redis when it is configured; a single dev process makes do with its own memory.
+# Vendor rate-limit buckets (locks/ratelimits.py), shared by every worker on every machine: in Redis when
+# Redis is configured, else in the database (a row per bucket).
+RATE_LIMIT_STORE = "redis" if Q_BROKER == "redis" or "REDIS_URL" in os.environ else "database"
 if Q_BROKER == "redis" or "REDIS_URL" in os.environ:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
