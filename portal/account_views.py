@@ -94,6 +94,7 @@ def account_detail(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
         "public_key_field": credentials.PUBLIC_KEY_SIGNED_WEBHOOKS.get(account.vendor, ""),
         "locks": account.locks.select_related("property").order_by("property__name", "name"),
         "import_form": ImportDevicesForm(tenant=request.tenant),
+        "history": accounts.account_history(account=account),
     }
     return render(request, "providers/account_detail.html", context)
 

@@ -4,7 +4,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
+from portal import (
+    api_key_views,
+    csv_import_views,
+    invitation_views,
+    owner_views,
+    settings_views,
+    two_factor_views,
+    views,
+)
 from portal.password_tokens import set_password_token_generator
 
 tenant_patterns = [
@@ -40,6 +48,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
+    path("account/two-factor/", two_factor_views.two_factor_home, name="two_factor_home"),
+    path("account/two-factor/setup/", two_factor_views.two_factor_setup, name="two_factor_setup"),
+    path("account/two-factor/verify/", two_factor_views.two_factor_verify, name="two_factor_verify"),
+    path("account/two-factor/recovery-codes/", two_factor_views.recovery_codes_new, name="two_factor_recovery_codes"),
+    path("account/two-factor/off/", two_factor_views.two_factor_off, name="two_factor_off"),
+    path("account/sessions/end-others/", two_factor_views.sessions_end, name="sessions_end_others"),
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
