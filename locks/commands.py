@@ -135,10 +135,25 @@ def command_claim(*, command: LockCommand, now: datetime) -> bool:
             return command_move(
                 command, old=CommandState.QUEUED, new=CommandState.SENT, now=now, verb="command.sent",
                 message=f"{command.get_action_display()} sent to the vendor (attempt {command.attempt})",
-                data={"action": command.action, "attempt": command.attempt}, sent_at=now,
+                data={"action": command.action, "attempt": command.attempt}, sent_at=now, held_by="",
             )
     except IntegrityError:
         return False  # command_one_in_flight_per_lock: someone else is sending on this lock
+
+
+def command_hold(*, command: LockCommand, until: datetime, why: str, now: datetime) -> bool:
+    """A queued command waits for a vendor rate limit (`why`) until `until`, instead of being sent and
+    refused (locks/ratelimits.py). False when it is no longer queued."""
+    if not LockCommand.objects.filter(pk=command.pk, state=CommandState.QUEUED).update(not_before=until,
+                                                                                       held_by=why):
+        return False
+    command.not_before, command.held_by = until, why
+    activity_record(
+        tenant_id=command.tenant_id, verb="command.held",
+        message=f"{command.get_action_display()} waits for {why}", now=now, code=command.access_code,
+        command=command, lock_id=command.lock_id, data={"until": until.isoformat(), "limit": why},
+    )
+    return True
 
 
 @transaction.atomic

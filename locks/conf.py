@@ -51,6 +51,10 @@ class EngineSettings:
     # Rows one tick step or sweep handles per run; the next run continues.
     TICK_BATCH: int = 500
     SWEEP_BATCH: int = 200
+    # Schlage publishes no rate limit: commands per minute per account the subscription allows (0 = none).
+    SCHLAGE_COMMANDS_PER_MINUTE: int = 0
+    # A 429 without Retry-After slows its scope down for this long.
+    RATE_LIMITED_PAUSE_SECONDS: int = 60
 
     @property
     def attention_window(self) -> timedelta:

@@ -16,8 +16,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.db.models import Q
 
-from locks import pins
-from locks.commands import command_acknowledge, command_claim, command_complete, command_fail
+from locks import pins, ratelimits
+from locks.commands import command_acknowledge, command_complete, command_fail
 from locks.conf import engine
 from locks.models import CommandAction, CommandState, LockCommand
 from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile
@@ -39,7 +39,8 @@ def _claim_next(*, lock_id: int, now: datetime) -> LockCommand | None:
         if connection.features.has_select_for_update_skip_locked:
             ready = ready.select_for_update(skip_locked=True)
         command = ready.first()
-        if command is None or not command_claim(command=command, now=now):
+        # Over a vendor rate limit, the claim is undone and the command waits for a token (not_before).
+        if command is None or not ratelimits.command_claim_within_limits(command=command, now=now):
             return None
     return command
 
@@ -116,6 +117,8 @@ def send_command(*, command: LockCommand, now: datetime) -> None:
             # This lock cannot be asked to report again: reading it is the closest thing.
             _read_instead(provider, command, now=now)
             return
+        if exc.reason == Reason.RATE_LIMITED:  # every worker slows this scope down, not only this one
+            ratelimits.command_rate_limited(command=command, retry_after=exc.retry_after, now=now)
         command_fail(
             command=command, reason=exc.reason, detail=exc.vendor_detail, retry_after=exc.retry_after,
             clash_code_ref=exc.clash_code_ref, now=now,

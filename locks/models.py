@@ -178,6 +178,9 @@ class LockCommand(models.Model):
     reason = models.CharField(max_length=40, blank=True)
     vendor_detail = models.TextField(blank=True)
     request_summary = models.JSONField(default=dict, blank=True)
+    # A queued command held back by a vendor rate limit (locks/ratelimits.py): which limit, e.g. "Seam's
+    # rate limit (code creates, 10 a minute per device)"; `not_before` says until when. Cleared on claim.
+    held_by = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()
@@ -304,3 +307,14 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class RateBucket(models.Model):
+    """One vendor rate-limit bucket (locks/ratelimits.py) when no Redis is configured: the times (epoch
+    seconds) its tokens were spent within the last period. Not tenant data: a key names a vendor scope."""
+
+    key = models.CharField(max_length=255, unique=True)
+    stamps = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return self.key

@@ -98,6 +98,7 @@ def account_detail(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
         "oauth_vendor": account.vendor in oauth.OAUTH_VENDORS,
         "oauth_connected": oauth.stored_token(account.credentials) is not None,
         "last_event_at": account.webhook_events.aggregate(last=Max("received_at"))["last"],
+        "history": accounts.account_history(account=account),
     }
     return render(request, "providers/account_detail.html", context)
 

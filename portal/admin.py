@@ -1,4 +1,8 @@
+import contextlib
+
 from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.models import ApiKey, Booking, Membership, Property, Tenant
 
@@ -32,3 +36,8 @@ class BookingAdmin(admin.ModelAdmin):
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "tenant", "prefix", "role", "revoked_at"]
     readonly_fields = ["prefix", "key_hash"]
+
+
+# django-otp's own admin shows the TOTP secret (and a QR code of it): no page does, but the setup page.
+with contextlib.suppress(NotRegistered):
+    admin.site.unregister(TOTPDevice)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import zoneinfo
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django_otp.models import Device, ThrottlingMixin
 
 from portal.tenancy import TenantManager
 
@@ -203,3 +205,44 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class RecoveryCodeDevice(ThrottlingMixin, Device):
+    """A user's single-use recovery codes as a django-otp device, so a code verifies a session like the
+    authenticator app does. Kept hashed: django-otp's own static tokens are stored in clear. The codes
+    carry 80 random bits, so a plain SHA-256 is as good as a slow hash and lets every code be checked in
+    one query."""
+
+    def verify_token(self, token: str) -> bool:
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        from django.utils import timezone
+
+        used = RecoveryCode.objects.filter(device=self, digest=recovery_code_digest(token),
+                                           used_at__isnull=True).update(used_at=timezone.now())
+        if used:
+            self.throttle_reset(commit=True)
+        else:
+            self.throttle_increment(commit=True)
+        return bool(used)
+
+    def get_throttle_factor(self) -> int:
+        return int(getattr(settings, "OTP_RECOVERY_THROTTLE_FACTOR", 2))
+
+
+def recovery_code_digest(code: str) -> str:
+    normalized = "".join(ch for ch in code.lower() if ch.isalnum())
+    return hashlib.sha256(normalized.encode()).hexdigest()
+
+
+class RecoveryCode(models.Model):
+    device = models.ForeignKey(RecoveryCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    digest = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["device", "digest"])]
+
+    def __str__(self) -> str:
+        return f"recovery code #{self.pk} ({'used' if self.used_at else 'unused'})"

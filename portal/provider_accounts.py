@@ -19,6 +19,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from locks.activity import activity_record
+from locks.models import Activity
 from portal.models import Tenant
 from providers.credentials import (
     CREDENTIAL_FIELDS,
@@ -46,6 +47,19 @@ def _record(
 ) -> None:
     activity_record(tenant_id=account.tenant_id, actor=actor, verb=verb, message=message, now=now,
                     data={"account_id": account.pk, **(data or {})})
+
+
+def account_history(*, account: ProviderAccount, limit: int = 50) -> list[Activity]:
+    """Who changed this account's credentials, name or signing secret, and when (DESIGN §9: an audit of
+    credential changes). The rows name the fields that changed, never their values."""
+    rows = list(
+        Activity.objects.filter(tenant_id=account.tenant_id, verb__startswith="provider_account.",
+                                data__account_id=account.pk)
+        .select_related("actor").order_by("-created_at", "-id")[:limit]
+    )
+    for row in rows:
+        row.fields = row.data.get("fields_changed") or row.data.get("fields_set") or []
+    return rows
 
 
 @transaction.atomic

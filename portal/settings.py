@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "portal",
     "locks",
     "providers",
@@ -62,13 +64,22 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): this session passed a second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.TenantMiddleware",
     "portal.session_timeout.AdminIdleTimeoutMiddleware",  # after TenantMiddleware: needs the membership
+    "portal.two_factor.SecondFactorMiddleware",  # after TenantMiddleware: needs the membership
     "axes.middleware.AxesMiddleware",
 ]
+
+# Two-factor sign-in (DESIGN §9; portal/two_factor.py). Wrong codes are throttled by django-otp, per device
+# and in the database (every worker sees them): after n failures in a row the next try waits FACTOR * 2^(n-1)
+# seconds, so ten wrong guesses already cost a quarter of an hour.
+OTP_TOTP_ISSUER = "Lockstep"
+OTP_TOTP_THROTTLE_FACTOR = 2
+OTP_RECOVERY_THROTTLE_FACTOR = 2
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -192,6 +203,9 @@ else:
 
 # Throttle counters live in the cache (DESIGN §9). Production runs several processes, so they must share
 # one: Redis when it is configured; a single dev process makes do with its own memory.
+# Vendor rate-limit buckets (locks/ratelimits.py), shared by every worker on every machine: in Redis when
+# Redis is configured, else in the database (a row per bucket).
+RATE_LIMIT_STORE = "redis" if Q_BROKER == "redis" or "REDIS_URL" in os.environ else "database"
 if Q_BROKER == "redis" or "REDIS_URL" in os.environ:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

@@ -11,6 +11,7 @@ from portal import (
     oauth_views,
     owner_views,
     settings_views,
+    two_factor_views,
     views,
 )
 from portal.password_tokens import set_password_token_generator
@@ -50,6 +51,12 @@ urlpatterns = [
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
     # The one OAuth redirect URI registered with every vendor (portal/oauth_views.py).
     path("oauth/callback/", oauth_views.oauth_callback, name="oauth_callback"),
+    path("account/two-factor/", two_factor_views.two_factor_home, name="two_factor_home"),
+    path("account/two-factor/setup/", two_factor_views.two_factor_setup, name="two_factor_setup"),
+    path("account/two-factor/verify/", two_factor_views.two_factor_verify, name="two_factor_verify"),
+    path("account/two-factor/recovery-codes/", two_factor_views.recovery_codes_new, name="two_factor_recovery_codes"),
+    path("account/two-factor/off/", two_factor_views.two_factor_off, name="two_factor_off"),
+    path("account/sessions/end-others/", two_factor_views.sessions_end, name="sessions_end_others"),
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),

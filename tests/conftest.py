@@ -89,3 +89,18 @@ def on_postgres() -> bool:
 def client_for(client, user):
     client.force_login(user)
     return client
+
+
+def verified_client_for(client, user):
+    """`client_for`, with a confirmed authenticator and a session that passed it (admins need one for
+    provider accounts, API keys and members: portal/two_factor.py)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="Test phone", confirmed=True)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client

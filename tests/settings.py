@@ -13,3 +13,5 @@ STORAGES = {
 }
 # Throttle counters: this process's memory, never a shared Redis, emptied before each test (conftest.py).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate-limit buckets in the test database unless a test asks for Redis (tests/locks/test_rate_limits.py).
+RATE_LIMIT_STORE = "database"

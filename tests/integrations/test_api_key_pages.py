@@ -6,10 +6,11 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from portal.models import ApiKey
+from tests.conftest import verified_client_for
 
 
 def test_alice_creates_a_key_that_is_shown_once_and_works(client, world):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     url = reverse("api_key_list", args=["seaside"])
     response = client.post(url, {"name": "Guesty sync", "role": "staff"}, follow=True)
     key = re.search(r"lsk_[0-9a-f]{8}_[\w-]+", response.content.decode()).group(0)
@@ -21,7 +22,7 @@ def test_alice_creates_a_key_that_is_shown_once_and_works(client, world):
 
 
 def test_alice_revokes_a_key(client, world):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     client.post(reverse("api_key_list", args=["seaside"]), {"name": "old", "role": "staff"})
     row = ApiKey.objects.get(name="old")
     response = client.post(reverse("api_key_revoke", args=["seaside", row.pk]))
@@ -31,7 +32,7 @@ def test_alice_revokes_a_key(client, world):
 
 
 def test_an_owner_key_needs_an_owner(client, world):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     response = client.post(reverse("api_key_list", args=["seaside"]), {"name": "olive", "role": "owner"})
     assert "An owner key must act for one of this tenant&#x27;s owners." in response.content.decode()
     client.post(
@@ -51,7 +52,7 @@ def test_staff_and_owners_cannot_manage_keys(client, world):
 
 def test_mallory_gets_404_on_alices_key(client, world):
     row = ApiKey.objects.create(tenant=world.seaside, name="pms", prefix="abcd1234", key_hash="0" * 64)
-    client.force_login(world.mallory)
+    verified_client_for(client, world.mallory)
     assert client.post(reverse("api_key_revoke", args=["seaside", row.pk])).status_code == 404
     assert client.post(reverse("api_key_revoke", args=["harbor", row.pk])).status_code == 404
     row.refresh_from_db()

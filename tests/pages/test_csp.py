@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.conftest import client_for
+from tests.conftest import client_for, verified_client_for
 
 REQUIRED = {
     "default-src": "'self'",
@@ -38,7 +38,7 @@ def _assert_strict(response) -> None:
 
 
 def test_every_staff_page_carries_the_policy_and_passes_it(client, world, page_urls, editor_pages):
-    client = client_for(client, world.alice)
+    client = verified_client_for(client, world.alice)  # members and API keys need her second factor
     extra = {
         "settings": reverse("settings", args=["seaside"]),
         "api_keys": reverse("api_key_list", args=["seaside"]),

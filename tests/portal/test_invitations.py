@@ -23,6 +23,7 @@ from locks.models import Activity
 from portal import members
 from portal.models import Membership, Role
 from tests import factories
+from tests.conftest import verified_client_for
 
 User = get_user_model()
 LINK = re.compile(r"https?://[^/\s]+(/invitations/[^\s]+/)")
@@ -35,7 +36,7 @@ def invite(client, django_capture_on_commit_callbacks):
     """Sign in as `inviter` and submit the invite form; the invitation email goes out on commit."""
 
     def _invite(inviter, email: str, role: str = "staff", tenant: str = "seaside", properties=(), **kw):
-        client.force_login(inviter)
+        verified_client_for(client, inviter)
         with django_capture_on_commit_callbacks(execute=True):
             return client.post(
                 reverse("settings_members", args=[tenant]),
@@ -176,7 +177,7 @@ def test_it_lets_an_existing_user_join_only_by_signing_in_and_accepting(invite, 
     assert seaside_role("otto@example.com") is None
 
     # Signed in as someone else: refused.
-    client.force_login(world.mallory)
+    verified_client_for(client, world.mallory)
     assert "another address" in client.get(link).content.decode()
     assert client.post(link).status_code == 403
     assert not Membership.objects.filter(user=world.mallory, tenant=world.seaside).exists()
@@ -248,7 +249,7 @@ def test_mallory_cannot_become_alices_admin_through_an_address_they_both_invite(
     assert not User.objects.filter(email=victim).exists()
 
     # Signed in as herself, Harbor's link is not hers to accept ...
-    client.force_login(world.mallory)
+    verified_client_for(client, world.mallory)
     assert client.post(harbor_link).status_code == 403
     assert not Membership.objects.filter(user=world.mallory, tenant=world.seaside).exists()
     # ... and even using it as the invitee would, it reaches no further than Harbor.

@@ -11,6 +11,7 @@ from django.urls import reverse
 from locks.models import Activity
 from portal.models import Membership, Role, Tenant
 from tests import factories
+from tests.conftest import verified_client_for
 
 User = get_user_model()
 
@@ -21,8 +22,7 @@ def url(name: str, *args) -> str:
 
 @pytest.fixture
 def as_alice(client, world):
-    client.force_login(world.alice)
-    return client
+    return verified_client_for(client, world.alice)  # an admin with a second factor (portal/two_factor.py)
 
 
 def membership(world, user) -> Membership:
@@ -34,13 +34,13 @@ def membership(world, user) -> Membership:
 
 @pytest.mark.parametrize("name", ["settings", "settings_members", "settings_defaults"])
 def test_it_shows_settings_pages_to_admins_only(client, world, name):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     assert client.get(url(name)).status_code == 200
     for user in (world.bob, world.olive):
         client.force_login(user)
         assert client.get(url(name)).status_code == 403
         assert client.post(url(name), {"email": "x@example.com", "role": "admin"}).status_code == 403
-    client.force_login(world.mallory)
+    verified_client_for(client, world.mallory)
     assert client.get(url(name)).status_code == 404
     assert Membership.objects.filter(user__email="x@example.com").count() == 0
 

@@ -16,6 +16,7 @@ from locks.models import Activity, Lock
 from providers.models import AccountStatus, ProviderAccount
 from providers.simulator import simulator_device_create
 from tests import factories
+from tests.conftest import verified_client_for
 
 SEAM = "https://connect.getseam.com"
 API_KEY = "seam_testkey_9Jd83kQz"
@@ -42,8 +43,7 @@ def seam(world) -> ProviderAccount:
 
 @pytest.fixture
 def as_alice(client, world):
-    client.force_login(world.alice)
-    return client
+    return verified_client_for(client, world.alice)  # an admin with a second factor (portal/two_factor.py)
 
 
 def assert_no_secret(response) -> None:
@@ -77,12 +77,12 @@ def seam_device(device_id: str, name: str, **properties) -> dict:
 
 @pytest.mark.parametrize("name", ["account_list", "account_create"])
 def test_it_shows_account_pages_to_admins_only(client, world, name):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     assert client.get(url(name)).status_code == 200
     for user in (world.bob, world.olive):
         client.force_login(user)
         assert client.get(url(name)).status_code == 403
-    client.force_login(world.mallory)
+    verified_client_for(client, world.mallory)
     assert client.get(url(name)).status_code == 404
 
 
@@ -449,3 +449,22 @@ def test_it_flags_a_simulator_account_that_rejects_its_credentials(as_alice, wor
     world.account.refresh_from_db()
     assert world.account.status == AccountStatus.AUTH_FAILED
     assert "401" in world.account.status_detail
+
+
+def test_it_shows_who_changed_the_credentials_and_when_but_never_the_values(as_alice, world):
+    as_alice.post(url("account_create"), {"vendor": "seam", "name": "Main workspace", "api_key": API_KEY,
+                                          "webhook_secret": "", "base_url": ""})
+    account = ProviderAccount.objects.get(tenant=world.seaside, name="Main workspace")
+    as_alice.post(url("account_edit", account.uuid), {"name": "Main workspace", "api_key": "seam_rotated_key_1",
+                                                      "webhook_secret": WHSEC, "base_url": ""})
+    other = factories.ProviderAccountFactory(tenant=world.seaside, vendor="seam", name="Other")
+    as_alice.post(url("account_edit", other.uuid), {"name": "Renamed other", "api_key": "", "base_url": ""})
+
+    page = as_alice.get(url("account_detail", account.uuid))
+
+    history = page.content.decode().split('id="account-history"')[1]
+    assert history.index("alice changed the Seam account") < history.index("alice added the Seam account")
+    assert "(fields: api_key)" in history and "(signing secret replaced)" in history
+    assert "Renamed other" not in history  # another account's history stays on its own page
+    assert "seam_rotated_key_1" not in page.content.decode()
+    assert_no_secret(page)

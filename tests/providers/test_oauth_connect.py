@@ -24,6 +24,7 @@ from locks.tasks import refresh_tokens
 from providers import oauth
 from providers.models import AccountStatus, ProviderAccount
 from tests import factories
+from tests.conftest import verified_client_for
 from tests.providers.oauth_fake import FakeOAuthVendor
 from tests.providers.test_smartthings import public_pem, signed_headers
 
@@ -105,7 +106,7 @@ def stored(account: ProviderAccount) -> oauth.TokenSet | None:
 
 
 def test_it_connects_through_the_vendor_and_stores_the_tokens_encrypted(client, world, account, fake, clock):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
 
     response = connect(client, account)
 
@@ -129,7 +130,7 @@ def test_it_connects_through_the_vendor_and_stores_the_tokens_encrypted(client, 
 def test_it_sends_the_next_command_with_a_refreshed_token_once_the_old_one_expired(
     client, world, account, fake, doors, clock
 ):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     connect(client, account)
     first = fake.issued[0]
 
@@ -157,7 +158,7 @@ def test_it_sends_the_next_command_with_a_refreshed_token_once_the_old_one_expir
 
 def test_the_task_refreshes_tokens_before_they_expire(client, world, account, fake, clock):
     assert ("locks.tasks.refresh_tokens", "I", 10) in SCHEDULES
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     connect(client, account)
     fake.expires_in = 3600
 
@@ -169,7 +170,7 @@ def test_the_task_refreshes_tokens_before_they_expire(client, world, account, fa
 
 
 def test_a_rejected_refresh_flags_every_lock_and_reconnect_repairs_it(client, world, account, fake, doors, clock):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     connect(client, account)
     fake.revoke_all()  # the user removed the app at the vendor
 
@@ -242,7 +243,7 @@ def test_two_workers_refreshing_at_once_leave_exactly_one_valid_refresh_token(wo
 
 def test_schlage_connects_with_pkce(client, world, fake, clock):
     account = oauth_account(world, fake, "schlage", api_key="sub-key")
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
 
     redirect = client.get(connect_url(account))["Location"]
     query = parse_qs(urlsplit(redirect).query)
@@ -256,7 +257,7 @@ def test_schlage_connects_with_pkce(client, world, fake, clock):
 
 def test_nuki_web_connects_with_oauth(client, world, fake, clock):
     account = oauth_account(world, fake, "nuki")
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
 
     connect(client, account)
 
@@ -268,7 +269,7 @@ def test_nuki_web_connects_with_oauth(client, world, fake, clock):
 
 
 def test_it_refuses_a_callback_without_state(client, world, account, fake):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     start(client, account)
 
     response = client.get(reverse("oauth_callback"), {"code": "code-1"})
@@ -279,7 +280,7 @@ def test_it_refuses_a_callback_without_state(client, world, account, fake):
 
 
 def test_it_refuses_an_unknown_state_and_a_replayed_one(client, world, account, fake):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     callback = start(client, account)
 
     forged = client.get(reverse("oauth_callback"), {"code": "code-1", "state": "made-up"})
@@ -292,7 +293,7 @@ def test_it_refuses_an_unknown_state_and_a_replayed_one(client, world, account, 
 
 
 def test_it_saves_nothing_when_the_user_denies_access(client, world, account, fake):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     callback = start(client, account)
     state = parse_qs(urlsplit(callback).query)["state"][0]
 
@@ -303,10 +304,10 @@ def test_it_saves_nothing_when_the_user_denies_access(client, world, account, fa
 
 
 def test_mallory_gets_404_on_connect_and_cannot_use_alices_callback(client, world, account, fake):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     callback = start(client, account)
 
-    client.force_login(world.mallory)
+    verified_client_for(client, world.mallory)
     assert client.get(connect_url(account)).status_code == 404
     assert client.get(callback).status_code == 400  # the state belongs to alice's session
 
@@ -377,7 +378,7 @@ def test_install_creates_the_subscriptions_and_the_account_page_lists_them(clien
     token = oauth.stored_token(account.credentials)
     assert token is not None and token.refresh_token == "SECRET-install-refresh-9e2"
 
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
     page = client.get(reverse("providers:account_detail", args=["seaside", account.uuid])).content.decode()
     for shown in ("lockCodes", "battery", "DeviceHealth", DEVICE, "Last event received"):
         assert shown in page

@@ -17,6 +17,7 @@ from django.utils import timezone
 from portal.alerts import alerts_send
 from providers.models import ProviderAccount, Vendor, WebhookEvent
 from tests import factories
+from tests.conftest import verified_client_for
 from tests.providers.test_smartthings import device_event, lifecycle_event, public_pem, signed_headers
 
 
@@ -86,7 +87,7 @@ def test_it_does_not_count_a_forged_delivery(client, account, django_capture_on_
 def test_the_account_page_shows_the_unparsed_deliveries(client, world, account, app_key,
                                                          django_capture_on_commit_callbacks):
     deliver(client, account, app_key, UNKNOWN_SHAPE, django_capture_on_commit_callbacks)
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
 
     page = client.get(reverse("providers:account_detail", args=["seaside", account.uuid]))
 
@@ -96,7 +97,7 @@ def test_the_account_page_shows_the_unparsed_deliveries(client, world, account, 
 
 
 def test_the_account_page_says_nothing_when_every_delivery_was_read(client, world, account):
-    client.force_login(world.alice)
+    verified_client_for(client, world.alice)
 
     page = client.get(reverse("providers:account_detail", args=["seaside", account.uuid]))
 

@@ -30,6 +30,7 @@ from portal.models import Role
 from providers.base import ProviderError
 from providers.models import ProviderAccount
 from tests import factories
+from tests.conftest import verified_client_for
 
 # Distinctive credentials per vendor (field names from providers/credentials.py CREDENTIAL_FIELDS).
 ACCOUNTS: dict[str, dict] = {
@@ -178,8 +179,7 @@ def provider_url(name: str, *args) -> str:
 
 @pytest.fixture
 def as_alice(client, world):
-    client.force_login(world.alice)
-    return client
+    return verified_client_for(client, world.alice)  # an admin with a second factor (portal/two_factor.py)
 
 
 def test_it_renders_no_secret_on_any_account_or_settings_page(as_alice, accounts):
@@ -452,7 +452,7 @@ def test_it_shows_logs_and_records_no_token_through_connect_refresh_and_a_reject
                                      vendor_device_id="st-dev", requirements={"code_lengths": [6]})
         codes = [factories.AccessCodeFactory(tenant=world.seaside, lock=lock, booking=world.booking, pin=pin,
                                              status=CodeStatus.SETTING) for pin in (PIN, "694128")]
-        client.force_login(world.alice)
+        verified_client_for(client, world.alice)
         consent = requests.get(client.get(reverse("providers:account_connect", args=["seaside", account.uuid]))["Location"],
                                allow_redirects=False, timeout=5)
         parts = urlsplit(consent.headers["Location"])
@@ -495,3 +495,39 @@ def test_it_shows_logs_and_records_no_token_through_connect_refresh_and_a_reject
         with connection.cursor() as cursor:
             cursor.execute("SELECT credentials FROM providers_provideraccount WHERE id = %s", [account.pk])
             assert leaks(cursor.fetchone()[0], secrets) == []
+def test_it_shows_the_totp_secret_only_on_the_setup_page_and_never_logs_or_records_it(
+    caplog, client, world, accounts
+):
+    """The authenticator's secret is shown once, to set it up; never on another page, in the Django
+    admin, the API, a log line or Activity."""
+    import base64
+
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    caplog.set_level(logging.DEBUG)
+    client.force_login(world.alice)
+    setup = client.get("/account/two-factor/setup/").content.decode()
+    device = TOTPDevice.objects.get(user=world.alice)
+    secrets_ = (base64.b32encode(device.bin_key).decode(), device.key)
+    assert secrets_[0] in setup  # the one page that shows it
+    client.post("/account/two-factor/setup/", {"code": f"{totp(device.bin_key):06d}"})
+
+    urls = ["/account/two-factor/", "/account/two-factor/setup/", "/account/two-factor/verify/",
+            reverse("dashboard", args=["seaside"]), provider_url("account_list"),
+            reverse("settings_members", kwargs={"tenant_slug": "seaside"}),
+            reverse("api_key_list", kwargs={"tenant_slug": "seaside"})]
+    pages = [client.get(url, follow=True).content.decode() for url in urls]
+    root = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    pages += [client.get(reverse("admin:index")).content.decode()]
+    _, key = api_key_create(tenant=world.seaside, name="PMS", role=Role.ADMIN, created_by=world.alice,
+                            now=timezone.now())
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    pages += [api.get(f"/api/v1/{path}").content.decode() for path in ("properties/", "locks/", "commands/")]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    recorded = json.dumps(list(Activity.objects.values("message", "data")), default=str)
+    for secret in secrets_:
+        assert all(secret not in page for page in pages)
+        assert secret not in logged and secret not in recorded

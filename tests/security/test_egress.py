@@ -22,6 +22,7 @@ from portal.feeds import feed_import
 from portal.models import Booking, Property
 from providers.models import AccountStatus, ProviderAccount
 from tests import factories
+from tests.conftest import verified_client_for
 from tests.security.loopback_stub import MARKER, LoopbackStub, answer, drip, huge, redirect
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=ZoneInfo("UTC"))
@@ -54,8 +55,7 @@ def loopback_allowed(settings):
 
 @pytest.fixture
 def as_alice(client, world):
-    client.force_login(world.alice)
-    return client
+    return verified_client_for(client, world.alice)  # an admin with a second factor (portal/two_factor.py)
 
 
 @pytest.fixture

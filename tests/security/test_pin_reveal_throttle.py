@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from locks.models import Activity
-from tests.conftest import client_for
+from tests.conftest import client_for, verified_client_for
 
 LIMIT = 30
 
@@ -85,7 +85,7 @@ def test_a_page_reveal_is_never_cached(client, world):
 
 
 def test_the_new_api_key_page_is_never_cached(client, world):
-    client = client_for(client, world.alice)
+    client = verified_client_for(client, world.alice)
     url = reverse("api_key_list", args=["seaside"])
     response = client.post(url, {"name": "PMS", "role": "staff"}, follow=True)
     assert "lsk_" in response.content.decode()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('locks', '0003_lock_wide_commands'),
+        ('locks', '0004_rate_limits'),
     ]
 
     operations = [
