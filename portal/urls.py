@@ -69,3 +69,8 @@ urlpatterns = [
     path("webhooks/", include("providers.webhook_urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+# Styled pages inside the layout; with DEBUG on, portal.error_pages.FriendlyNotFoundMiddleware keeps
+# Django's technical 404 (the site's URL list) from users too.
+handler403 = "portal.error_pages.forbidden"
+handler404 = "portal.error_pages.not_found"
