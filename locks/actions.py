@@ -40,12 +40,15 @@ from portal.encryption import decrypt_str
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+    from portal.models import Property
+
     Actor = AbstractBaseUser | AnonymousUser | None
 
 __all__ = [
     "TransitionError",
     "code_regenerate_pin",
     "code_retry_now",
+    "codes_retry_failed",
     "code_reveal_pin",
     "issue_adopt_code",
     "issue_dismiss",
@@ -73,6 +76,26 @@ def code_retry_now(*, code: AccessCode, actor: Actor, now: datetime) -> None:
     activity_record(tenant_id=code.tenant_id, verb="code.retry_now",
                     message=f"Asked the vendor about {code.name!r} now", now=now, code=code, actor=actor)
     command_poll(command=in_flight, now=now)
+
+
+def codes_retry_failed(
+    *, lock: Lock | None = None, property: Property | None = None, actor: Actor, now: datetime
+) -> int:
+    """"Retry all failed" on a lock or on a property: each failed code takes `code_retry_now`'s path (its
+    own transaction and Activity row). Returns how many went back in the queue; a code that moved on
+    meanwhile is skipped, not an error."""
+    if (lock is None) == (property is None):
+        raise ValueError("Give a lock or a property.")
+    failed = AccessCode.objects.filter(status=CodeStatus.FAILED).select_related("lock", "booking")
+    failed = failed.filter(lock=lock) if lock is not None else failed.filter(lock__property=property)
+    retried = 0
+    for code in failed.order_by("starts_at", "pk"):
+        try:
+            code_retry_now(code=code, actor=actor, now=now)
+        except TransitionError:
+            continue
+        retried += 1
+    return retried
 
 
 @transaction.atomic

@@ -149,6 +149,7 @@ def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
         "bookings": bookings,
         "timeline": timeline_svg(rows=[stays, *rows], now=now, tz_name=prop.timezone),
         "low_battery": engine().LOW_BATTERY_LEVEL,
+        "failed_count": AccessCode.objects.filter(lock__property=prop, status=CodeStatus.FAILED).count(),
     }
     return render(request, "portal/property_detail.html", context)
 
