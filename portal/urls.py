@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
+from portal import activity_export, api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
 from portal.password_tokens import set_password_token_generator
 
 tenant_patterns = [
@@ -18,6 +18,8 @@ tenant_patterns = [
     path("bookings/<int:booking_id>/", views.booking_detail, name="booking_detail"),
     path("bookings/<int:booking_id>/edit/", views.booking_edit, name="booking_edit"),
     path("bookings/<int:booking_id>/cancel/", views.booking_cancel, name="booking_cancel"),
+    path("activity/export/", activity_export.activity_export_page, name="activity_export"),
+    path("activity/export.csv", activity_export.activity_export_csv, name="activity_export_csv"),
     path("owner/", owner_views.owner_home, name="owner_home"),
     path("settings/", settings_views.settings_home, name="settings"),
     path("settings/members/", settings_views.member_list, name="settings_members"),
