@@ -154,7 +154,7 @@ def activity_export_page(request: TenantRequest) -> HttpResponse:
 
 @editor_required
 @require_GET
-def activity_export_csv(request: TenantRequest) -> HttpResponse:
+def activity_export_csv(request: TenantRequest) -> HttpResponse | StreamingHttpResponse:
     form = _form(request)
     if request.GET and not form.is_valid():
         return render(request, "portal/activity_export.html", {"form": form}, status=400)

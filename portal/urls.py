@@ -4,7 +4,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import activity_export, api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
+from portal import (
+    activity_export,
+    api_key_views,
+    csv_import_views,
+    invitation_views,
+    owner_views,
+    settings_views,
+    views,
+)
 from portal.password_tokens import set_password_token_generator
 
 tenant_patterns = [

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from locks.activity import activity_record
 from locks.actions import code_regenerate_pin, code_reveal_pin
+from locks.activity import activity_record
 from locks.models import Activity
 from portal import services
 

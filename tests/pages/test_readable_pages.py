@@ -17,7 +17,7 @@ from locks.activity import activity_record
 from locks.models import CodeStatus, CommandAction, CommandState, Verification
 from tests import factories
 from tests.portal.test_tenancy import ROUTES, Targets, build_url, is_admin_area
-from tests.portal.test_tenancy import targets as targets  # noqa: F401 (the walker's objects, a fixture)
+from tests.portal.test_tenancy import targets as targets
 
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 EVENT_NAME = re.compile(
@@ -67,7 +67,7 @@ def read(html: str) -> VisibleText:
 
 
 @pytest.fixture
-def busy_world(targets: Targets) -> Targets:  # noqa: F811
+def busy_world(targets: Targets) -> Targets:
     """Codes set, in motion, preloaded, failed and removed; commands that succeeded, failed and are in
     flight; activity of every kind, including a vendor event with its raw name; open issues."""
     world = targets.world
