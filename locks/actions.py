@@ -44,6 +44,8 @@ from portal.encryption import decrypt_str
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+    from portal.models import Property
+
     Actor = AbstractBaseUser | AnonymousUser | None
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "code_regenerate_pin",
     "code_retry_now",
     "code_reveal_pin",
+    "codes_retry_failed",
     "issue_adopt_code",
     "issue_dismiss",
     "issue_remove_unmanaged_code",
@@ -85,6 +88,26 @@ def _queue_fresh_read(lock: Lock, *, actor: Actor, now: datetime) -> None:
     (behind the work just queued, one command at a time), so they are refreshed rather than stale."""
     with transaction.atomic():
         lock_queue_read(lock=lock, now=now, actor=actor)
+
+
+def codes_retry_failed(
+    *, lock: Lock | None = None, property: Property | None = None, actor: Actor, now: datetime
+) -> int:
+    """"Retry all failed" on a lock or on a property: each failed code takes `code_retry_now`'s path (its
+    own transaction and Activity row). Returns how many went back in the queue; a code that moved on
+    meanwhile is skipped, not an error."""
+    if (lock is None) == (property is None):
+        raise ValueError("Give a lock or a property.")
+    failed = AccessCode.objects.filter(status=CodeStatus.FAILED).select_related("lock", "booking")
+    failed = failed.filter(lock=lock) if lock is not None else failed.filter(lock__property=property)
+    retried = 0
+    for code in failed.order_by("starts_at", "pk"):
+        try:
+            code_retry_now(code=code, actor=actor, now=now)
+        except TransitionError:
+            continue
+        retried += 1
+    return retried
 
 
 @transaction.atomic

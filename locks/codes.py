@@ -135,16 +135,25 @@ def code_flag_late(*, code: AccessCode, now: datetime) -> LockIssue | None:
     )
     if in_flight is not None and in_flight.access_code_id != code.pk:
         other = in_flight.access_code.name if in_flight.access_code else "the lock"
-        sent = f"{in_flight.sent_at:%Y-%m-%d %H:%M} UTC" if in_flight.sent_at else "earlier"
+        # Relative, not a clock time: issue details are read in the property's zone, which this layer
+        # does not format (DESIGN §7).
+        sent = _minutes_before(in_flight.sent_at, code.starts_at)
         kind = IssueKind.BUSY
         detail = (f"Not on the lock at the start of its window: waiting behind command #{in_flight.pk} "
                   f"({in_flight.action} for {other!r}, sent {sent}).")
     else:
         kind = IssueKind.COMMAND_TIMEOUT
         detail = ("Not on the lock at the start of its window: the vendor has not confirmed it yet"
-                  + (f" (command #{in_flight.pk} sent {in_flight.sent_at:%Y-%m-%d %H:%M} UTC)."
+                  + (f" (command #{in_flight.pk} sent {_minutes_before(in_flight.sent_at, code.starts_at)})."
                      if in_flight is not None and in_flight.sent_at else "."))
     return issue_open(lock=code.lock, code=code, kind=kind, now=now, command=in_flight, detail=detail)
+
+
+def _minutes_before(sent_at: datetime | None, starts_at: datetime) -> str:
+    if sent_at is None:
+        return "earlier"
+    minutes = round((starts_at - sent_at).total_seconds() / 60)
+    return f"{minutes} min before the window started" if minutes >= 0 else f"{-minutes} min after the window started"
 
 
 @transaction.atomic

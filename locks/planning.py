@@ -228,7 +228,8 @@ def _codes_create(booking: Booking, locks: list[Lock], *, now: datetime, actor: 
         )
         activity_record(
             tenant_id=booking.tenant_id, verb="code.created",
-            message=f"Code for {booking.guest_name} on {lock.name} planned; programmed at {program_at:%Y-%m-%d %H:%M} UTC",
+            # Times stay in `data` and are written in the property's zone where they are shown (DESIGN §7).
+            message=f"Code for {booking.guest_name} on {lock.name} planned",
             now=now, code=code, actor=actor,
             data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
                   "program_at": program_at.isoformat()},
@@ -268,8 +269,7 @@ def _code_follow_booking(
         setattr(code, field_name, value)
     activity_record(
         tenant_id=code.tenant_id, verb="code.changed",
-        message=f"Code for {booking.guest_name} on {code.lock.name} now {starts_at:%Y-%m-%d %H:%M} → "
-        f"{ends_at:%Y-%m-%d %H:%M} UTC",
+        message=f"Code for {booking.guest_name} on {code.lock.name} moved to a new window",
         now=now, code=code, actor=actor,
         data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
     )

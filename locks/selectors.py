@@ -88,8 +88,8 @@ def attention_queue(
     for code in not_set:
         items.append(AttentionItem(
             kind="code_not_set", title=f"{code.name} on {code.lock.name} is not on the lock yet",
-            detail=(f"starts {code.starts_at:%Y-%m-%d %H:%M} UTC" if code.starts_at else "")
-            + (f" — last error: {code.last_reason}" if code.last_reason else ""),
+            # The start is written by the page, in the property's zone (DESIGN §7).
+            detail=f"last error: {code.last_reason}" if code.last_reason else "",
             since=code.starts_at, code=code, lock=code.lock,
         ))
     for lock in locks.filter(online=False):

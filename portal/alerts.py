@@ -23,7 +23,9 @@ from locks.activity import activity_record
 from locks.conf import engine
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
 from locks.selectors import codes_not_on_lock
+from portal.activity_words import code_owner_words
 from portal.models import Membership, Property, Role, Tenant
+from portal.times import ago, local_time
 from providers.models import ProviderAccount
 
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
@@ -58,7 +60,7 @@ def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
         LockIssue.objects.for_tenant(tenant)
         .filter(status=IssueStatus.OPEN)
         .filter(Q(kind__in=LOCK_ALERT_KINDS) | failed_soon)
-        .select_related("lock", "access_code")
+        .select_related("lock__property", "access_code__booking", "access_code__lock__property")
         .order_by("first_seen_at", "pk")
     )
 
@@ -69,7 +71,7 @@ def late_codes(*, tenant: Tenant, now: datetime) -> QuerySet[AccessCode]:
     return (
         codes_not_on_lock(AccessCode.objects.for_tenant(tenant), now=now)
         .filter(program_at__lte=now - late_after)
-        .select_related("lock", "booking")
+        .select_related("lock__property", "booking")
         .order_by("starts_at", "pk")
     )
 
@@ -79,18 +81,25 @@ def _lock_url(base: str, tenant: Tenant, lock_id: int) -> str:
     return base + reverse("locks:lock_detail", args=[tenant.slug, lock_id])
 
 
-def _issue_line(issue: LockIssue, base: str, tenant: Tenant) -> AlertLine:
+def _starts(code: AccessCode, now: datetime) -> str:
+    """When the code starts, in its property's zone, as the pages write it ("Tue Jul 1, 15:00 EDT, in 3 h")."""
+    if code.starts_at is None:
+        return "it has no start"
+    when = local_time(code.starts_at, code.lock.property.timezone, now=now)
+    return f"it starts {when} ({ago(code.starts_at, now=now)})"
+
+
+def _issue_line(issue: LockIssue, base: str, tenant: Tenant, now: datetime) -> AlertLine:
     what = issue.get_kind_display()
     code = issue.access_code  # None without a query when the issue names no code
     if code is not None:
-        what += f" — code “{code.name}” starts {code.starts_at:%Y-%m-%d %H:%M %Z}"
+        what += f" — {code_owner_words(code)}: {_starts(code, now)}"
     return AlertLine(f"{issue.lock.name}: {what}", _lock_url(base, tenant, issue.lock_id))
 
 
-def _late_line(code: AccessCode, base: str, tenant: Tenant) -> AlertLine:
+def _late_line(code: AccessCode, base: str, tenant: Tenant, now: datetime) -> AlertLine:
     return AlertLine(
-        f"{code.lock.name}: code “{code.name}” is not on the lock yet ({code.get_status_display().lower()}); "
-        f"it starts {code.starts_at:%Y-%m-%d %H:%M %Z}",
+        f"{code.lock.name}: {code_owner_words(code)} is not on the lock yet; {_starts(code, now)}",
         _lock_url(base, tenant, code.lock_id),
     )
 
@@ -115,12 +124,12 @@ def alerts_send(*, now: datetime) -> int:
         for issue in urgent_issues(tenant=tenant, now=now).filter(alerted_at__isnull=True):
             # Claim the issue; another worker that got here first has already mailed it.
             if LockIssue.objects.filter(pk=issue.pk, alerted_at__isnull=True).update(alerted_at=now):
-                lines.append(_issue_line(issue, base, tenant))
+                lines.append(_issue_line(issue, base, tenant, now))
         already = Activity.objects.for_tenant(tenant).filter(verb="alert.code_late").values("access_code_id")
         for code in late_codes(tenant=tenant, now=now).exclude(pk__in=already):
             activity_record(tenant_id=tenant.pk, code=code, verb="alert.code_late",
                             message=f"Alert mailed: code “{code.name}” is late", now=now)
-            lines.append(_late_line(code, base, tenant))
+            lines.append(_late_line(code, base, tenant, now))
         lines += unparsed_delivery_lines(tenant=tenant, now=now)
         count = len(lines)
         if _send(tenant, f"{count} lock problem{'s' if count != 1 else ''} need attention",
@@ -163,8 +172,8 @@ def digest_send(*, now: datetime) -> int:
     for tenant in Tenant.objects.filter(alert_emails_enabled=True).order_by("pk"):
         if Activity.objects.for_tenant(tenant).filter(verb="alert.digest", data__day=today).exists():
             continue
-        lines = [_issue_line(issue, base, tenant) for issue in urgent_issues(tenant=tenant, now=now)]
-        lines += [_late_line(code, base, tenant) for code in late_codes(tenant=tenant, now=now)]
+        lines = [_issue_line(issue, base, tenant, now) for issue in urgent_issues(tenant=tenant, now=now)]
+        lines += [_late_line(code, base, tenant, now) for code in late_codes(tenant=tenant, now=now)]
         other_open = (
             LockIssue.objects.for_tenant(tenant).filter(status=IssueStatus.OPEN).exclude(
                 pk__in=urgent_issues(tenant=tenant, now=now).values("pk")

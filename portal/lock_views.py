@@ -157,6 +157,7 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
         "work": lock_work(lock=lock),
         "low_battery_level": engine().LOW_BATTERY_LEVEL,
         "now": timezone.now(),
+        "failed_count": sum(1 for code in codes if code.status == CodeStatus.FAILED),
     }
     return render(request, "locks/lock_detail.html", context)
 
@@ -196,6 +197,31 @@ class LostCode:
     error: str = ""
     entered: str = ""
     dropped: bool = False
+
+
+def _retried(request: TenantRequest, count: int) -> None:
+    if count:
+        messages.success(request, f"{count} failed code{'s' if count != 1 else ''} sent again; watch them on this page.")
+    else:
+        messages.info(request, "No failed code to retry.")
+
+
+@editor_required
+@require_POST
+def lock_retry_failed(request: TenantRequest, lock_id: int) -> HttpResponse:
+    """"Retry all failed" on one lock: every failed code takes the "retry now" path."""
+    lock = get_for_tenant(_locks(request), request.tenant, pk=lock_id)
+    _retried(request, actions.codes_retry_failed(lock=lock, actor=request.user, now=timezone.now()))
+    return _back(request, reverse("locks:lock_detail", args=[request.tenant.slug, lock.pk]))
+
+
+@editor_required
+@require_POST
+def property_retry_failed(request: TenantRequest, property_id: int) -> HttpResponse:
+    """"Retry all failed" on every lock of a property."""
+    prop = get_for_tenant(visible_properties(request), request.tenant, pk=property_id)
+    _retried(request, actions.codes_retry_failed(property=prop, actor=request.user, now=timezone.now()))
+    return _back(request, reverse("property_detail", args=[request.tenant.slug, prop.pk]))
 
 
 @editor_required

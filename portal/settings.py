@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.error_pages.FriendlyNotFoundMiddleware",  # outermost: sees every 404 Django renders
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -297,7 +298,14 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"client_errors_without_traceback": {"()": "portal.error_pages.ClientErrorsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler (DEBUG) would print every record a second time beside the root's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # One line per 403/404, without the traceback of the PermissionDenied/Http404 behind it.
+        "django.request": {"filters": ["client_errors_without_traceback"]},
+    },
 }

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import (
+    activity_export,
     api_key_views,
     csv_import_views,
     invitation_views,
@@ -27,6 +28,8 @@ tenant_patterns = [
     path("bookings/<int:booking_id>/", views.booking_detail, name="booking_detail"),
     path("bookings/<int:booking_id>/edit/", views.booking_edit, name="booking_edit"),
     path("bookings/<int:booking_id>/cancel/", views.booking_cancel, name="booking_cancel"),
+    path("activity/export/", activity_export.activity_export_page, name="activity_export"),
+    path("activity/export.csv", activity_export.activity_export_csv, name="activity_export_csv"),
     path("owner/", owner_views.owner_home, name="owner_home"),
     path("settings/", settings_views.settings_home, name="settings"),
     path("settings/members/", settings_views.member_list, name="settings_members"),
@@ -86,3 +89,8 @@ urlpatterns = [
     path("webhooks/", include("providers.webhook_urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+# Styled pages inside the layout; with DEBUG on, portal.error_pages.FriendlyNotFoundMiddleware keeps
+# Django's technical 404 (the site's URL list) from users too.
+handler403 = "portal.error_pages.forbidden"
+handler404 = "portal.error_pages.not_found"

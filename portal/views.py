@@ -76,7 +76,9 @@ def dashboard(request: TenantRequest) -> HttpResponse:
     codes = AccessCode.objects.for_tenant(request.tenant).filter(lock__property__in=properties)
     counts = dict(codes.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     in_motion = codes.filter(
-        Q(status__in=[CodeStatus.SETTING, CodeStatus.REMOVING]) | Q(status=CodeStatus.UNSET, program_at__lte=now)
+        Q(status__in=[CodeStatus.SETTING, CodeStatus.REMOVING])
+        # A preloaded code waits for its window on the lock: nothing is moving (portal/templatetags).
+        | Q(status=CodeStatus.UNSET, is_scheduled_on_device=False, program_at__lte=now)
     ).exists()
     # Owners see their own properties only; staff see the whole tenant.
     scope = None if request.membership.can_edit else properties
@@ -91,7 +93,7 @@ def dashboard(request: TenantRequest) -> HttpResponse:
         .count(),
         "activities": Activity.objects.for_tenant(request.tenant)
         .filter(Q(lock__property__in=properties) | Q(booking__property__in=properties))
-        .select_related("actor", "booking", "lock")[:15],
+        .select_related("actor", "booking", "lock", "access_code__booking", "command")[:15],
     }
     template = "portal/dashboard.html#board" if request.htmx else "portal/dashboard.html"
     return render(request, template, context)
@@ -147,6 +149,7 @@ def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
         "bookings": bookings,
         "timeline": timeline_svg(rows=[stays, *rows], now=now, tz_name=prop.timezone),
         "low_battery": engine().LOW_BATTERY_LEVEL,
+        "failed_count": AccessCode.objects.filter(lock__property=prop, status=CodeStatus.FAILED).count(),
     }
     return render(request, "portal/property_detail.html", context)
 
@@ -198,17 +201,17 @@ def booking_detail(request: TenantRequest, booking_id: int) -> HttpResponse:
 
 def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None) -> dict:
     """What the booking page shows; `revealed` holds PINs just revealed (the no-JavaScript path)."""
-    codes = list(booking.access_codes.select_related("lock").order_by("lock__name", "id"))
+    codes = list(booking.access_codes.select_related("lock", "booking").order_by("lock__name", "id"))
     for code in codes:
         code.revealed_pin = (revealed or {}).get(code.pk)
     commands = list(
         LockCommand.objects.filter(access_code__booking=booking)
-        .select_related("lock")
+        .select_related("lock", "access_code__booking")
         .order_by("-created_at", "-id")[:50]
     )
     activities = list(
         Activity.objects.filter(Q(booking=booking) | Q(access_code__booking=booking))
-        .select_related("actor", "lock")
+        .select_related("actor", "lock", "access_code__booking", "command")
         .order_by("-created_at", "-id")[:50]
     )
     issues = list(

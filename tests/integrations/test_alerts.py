@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
@@ -45,8 +46,11 @@ def test_it_mails_admins_and_staff_once_per_issue(world, trouble, now):
     [message] = mail.outbox
     assert sorted(message.to) == ["alice@example.com", "bob@example.com"]
     assert "Harbor front: Lock offline" in message.body
-    assert "Dune front: Lock did not acknowledge — code “Tonight”" in message.body
-    assert "code “Soon” is not on the lock yet" in message.body
+    tonight = failed.access_code.starts_at.astimezone(ZoneInfo(world.dune.timezone))
+    assert (f"Dune front: Lock did not acknowledge — the code “Tonight”: it starts "
+            f"{tonight:%a %b} {tonight.day}, {tonight:%H:%M %Z} (in 10 h)") in message.body
+    assert "the code “Soon” is not on the lock yet; it starts" in message.body
+    assert "UTC" not in message.body  # times are written in each property's zone
     assert "Next week" not in message.body
     assert f"{settings.PUBLIC_BASE_URL}/t/seaside/locks/{world.other_lock.pk}/" in message.body
     assert "Command timed out" not in message.body  # world's issue: its code starts in two days

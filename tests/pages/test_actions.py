@@ -180,7 +180,7 @@ def test_it_shows_booking_times_in_the_propertys_time_zone(client, world):
     world.booking.save()
     client.force_login(world.bob)
     html = client.get(reverse("booking_detail", args=["seaside", world.booking.pk])).content.decode()
-    assert "Tue Jul 1, 15:00 → Fri Jul 4, 11:00" in html  # New York is UTC−4 in July
+    assert "Tue Jul 1 2031, 15:00 EDT → Fri Jul 4 2031, 11:00 EDT" in html  # New York is UTC−4 in July
 
 
 def test_the_booking_history_refreshes_itself_only_while_a_code_moves(client, world):

@@ -59,14 +59,14 @@ def test_a_code_adopted_since_the_read_is_not_listed_again_as_unmanaged(client, 
     read_at = timezone.now() + timedelta(minutes=1)
     lock_apply_reading(lock=world.lock, observed=[ObservedCode("1", pin="483920"),
                                                   ObservedCode("7", name="Cleaner", pin="583726")], now=read_at)
-    assert "ref 7" in lock_page(client, world)
+    assert "<code>7</code>" in lock_page(client, world)
     issue = world.lock.issues.get(kind=IssueKind.UNMANAGED_CODE)
 
     issue_adopt_code(issue=issue, actor=world.bob, now=read_at + timedelta(minutes=1))
 
     page = lock_page(client, world)
     assert "Not managed by Lockstep" not in page
-    assert page.count("ref 7") == 1  # once, as the managed code it now is
+    assert page.count("<code>7</code>") == 1  # once, as the managed code it now is
 
 
 @pytest.mark.parametrize(
