@@ -32,6 +32,7 @@ from locks.models import (
 )
 from locks.transitions import code_move, command_move
 from locks.troubleshooting import issue_kind_for_reason
+from portal.encryption import fingerprint
 from providers.base import Outcome, Progress, Reason, is_transient
 
 if TYPE_CHECKING:
@@ -128,17 +129,41 @@ def commands_cancel_queued(*, lock: Lock | None = None, code: AccessCode | None 
     return qs.update(state=CommandState.CANCELLED, finished_at=now)
 
 
+def command_sending(command: LockCommand) -> dict[str, Any]:
+    """What `command` is about to send (its claim record): the slot or vendor code ref if known, the name,
+    the PIN's fingerprint and the window, read from its code now."""
+    code = command.access_code if command.access_code_id is not None else None
+    if code is None:
+        return {"sent_code_ref": command.target_ref}
+    return {"sent_code_ref": code.vendor_code_ref, "sent_name": code.name,
+            "sent_pin_fingerprint": code.pin_fingerprint, "sent_starts_at": code.starts_at,
+            "sent_ends_at": code.ends_at}
+
+
 def command_claim(*, command: LockCommand, now: datetime) -> bool:
-    """queued → sent. False when another dispatcher got it or already has one in flight on the lock."""
+    """queued → sent, recording what it is about to send: from here until the vendor's answer is written,
+    that record is all correlation has to tell this command's news from another code's. False when
+    another dispatcher got it or already has one in flight on the lock."""
     try:
         with transaction.atomic():
             return command_move(
                 command, old=CommandState.QUEUED, new=CommandState.SENT, now=now, verb="command.sent",
                 message=f"{command.get_action_display()} sent to the vendor (attempt {command.attempt})",
                 data={"action": command.action, "attempt": command.attempt}, sent_at=now,
+                **command_sending(command),
             )
     except IntegrityError:
         return False  # command_one_in_flight_per_lock: someone else is sending on this lock
+
+
+def command_record_sending(*, command: LockCommand) -> None:
+    """Re-record a claimed command's claim record if its code changed between the claim and the send (an
+    edit in that instant): the record must say what actually went out."""
+    facts = command_sending(command)
+    if any(getattr(command, name) != value for name, value in facts.items()):
+        LockCommand.objects.filter(pk=command.pk, state=CommandState.SENT).update(**facts)
+        for name, value in facts.items():
+            setattr(command, name, value)
 
 
 @transaction.atomic
@@ -146,8 +171,14 @@ def command_acknowledge(
     *, command: LockCommand, vendor_ref: str, vendor_code_ref: str, pin: str, summary: dict[str, Any], now: datetime
 ) -> None:
     """The vendor accepted a sent command: keep its references (and its PIN, where the lock chose one)."""
-    LockCommand.objects.filter(pk=command.pk).update(vendor_ref=vendor_ref, request_summary=summary)
-    command.vendor_ref, command.request_summary = vendor_ref, summary
+    answer: dict[str, Any] = {"vendor_ref": vendor_ref, "request_summary": summary}
+    if vendor_code_ref and not command.sent_code_ref:
+        answer["sent_code_ref"] = vendor_code_ref  # the slot the vendor chose is what this command set
+    if pin:
+        answer["sent_pin_fingerprint"] = fingerprint(pin)  # the lock chose the PIN it holds
+    LockCommand.objects.filter(pk=command.pk).update(**answer)
+    for name, value in answer.items():
+        setattr(command, name, value)
     code = command.access_code
     if code is not None:
         fields: list[str] = []

@@ -17,7 +17,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from locks import pins
-from locks.commands import command_acknowledge, command_claim, command_complete, command_fail
+from locks.commands import (
+    command_acknowledge,
+    command_claim,
+    command_complete,
+    command_fail,
+    command_record_sending,
+)
 from locks.conf import engine
 from locks.models import CommandAction, CommandState, LockCommand
 from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile
@@ -105,6 +111,7 @@ def send_command(*, command: LockCommand, now: datetime) -> None:
     if command.action in (CommandAction.READ_CODES, CommandAction.DELETE_ALL):
         _read(provider, command, now=now)
         return
+    command_record_sending(command=command)
     problem = pin_problem(command)
     if problem is not None:
         command_fail(command=command, reason=problem[0], detail=problem[1], now=now)
