@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from locks import pins
 from locks.activity import activity_record
@@ -164,6 +165,25 @@ def command_record_sending(*, command: LockCommand) -> None:
         LockCommand.objects.filter(pk=command.pk, state=CommandState.SENT).update(**facts)
         for name, value in facts.items():
             setattr(command, name, value)
+
+
+# Endings that do not say the vendor refused: it may have carried the command out before the answer was
+# lost (a worker killed after the vendor accepted, a read timeout, a 5xx or an adapter crash after a 2xx).
+UNANSWERED_ENDINGS = Q(state=CommandState.TIMED_OUT) | Q(state=CommandState.FAILED, reason=Reason.VENDOR_ERROR)
+
+
+def command_unanswered_creates(command: LockCommand) -> list[LockCommand]:
+    """The earlier sends of this create, newest first, when one of them went out, has no vendor reference
+    recorded and ended unanswered, and nothing of the code succeeded since: before sending it again the
+    lock must be asked whether that one landed (DESIGN §4 "The sweeper"). Empty otherwise."""
+    if command.action != CommandAction.CREATE or command.access_code_id is None:
+        return []
+    earlier = LockCommand.objects.filter(access_code_id=command.access_code_id, pk__lt=command.pk)
+    last_success = earlier.filter(state=CommandState.SUCCEEDED).order_by("-id").values_list("pk", flat=True).first()
+    sends = earlier.filter(action=CommandAction.CREATE, sent_at__isnull=False, pk__gt=last_success or 0)
+    if not sends.filter(UNANSWERED_ENDINGS, vendor_ref="").exists():
+        return []
+    return list(sends.order_by("-id"))
 
 
 @transaction.atomic
