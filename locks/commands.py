@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from locks import pins
 from locks.activity import activity_record
@@ -32,6 +33,7 @@ from locks.models import (
 )
 from locks.transitions import code_move, command_move
 from locks.troubleshooting import issue_kind_for_reason
+from portal.encryption import fingerprint
 from providers.base import Outcome, Progress, Reason, is_transient
 
 if TYPE_CHECKING:
@@ -128,14 +130,28 @@ def commands_cancel_queued(*, lock: Lock | None = None, code: AccessCode | None 
     return qs.update(state=CommandState.CANCELLED, finished_at=now)
 
 
+def command_sending(command: LockCommand) -> dict[str, Any]:
+    """What `command` is about to send (its claim record): the slot or vendor code ref if known, the name,
+    the PIN's fingerprint and the window, read from its code now."""
+    code = command.access_code if command.access_code_id is not None else None
+    if code is None:
+        return {"sent_code_ref": command.target_ref}
+    return {"sent_code_ref": code.vendor_code_ref, "sent_name": code.name,
+            "sent_pin_fingerprint": code.pin_fingerprint, "sent_starts_at": code.starts_at,
+            "sent_ends_at": code.ends_at}
+
+
 def command_claim(*, command: LockCommand, now: datetime) -> bool:
-    """queued → sent. False when another dispatcher got it or already has one in flight on the lock."""
+    """queued → sent, recording what it is about to send: from here until the vendor's answer is written,
+    that record is all correlation has to tell this command's news from another code's. False when
+    another dispatcher got it or already has one in flight on the lock."""
     try:
         with transaction.atomic():
             return command_move(
                 command, old=CommandState.QUEUED, new=CommandState.SENT, now=now, verb="command.sent",
                 message=f"{command.get_action_display()} sent to the vendor (attempt {command.attempt})",
                 data={"action": command.action, "attempt": command.attempt}, sent_at=now, held_by="",
+                **command_sending(command),
             )
     except IntegrityError:
         return False  # command_one_in_flight_per_lock: someone else is sending on this lock
@@ -156,13 +172,48 @@ def command_hold(*, command: LockCommand, until: datetime, why: str, now: dateti
     return True
 
 
+def command_record_sending(*, command: LockCommand) -> None:
+    """Re-record a claimed command's claim record if its code changed between the claim and the send (an
+    edit in that instant): the record must say what actually went out."""
+    facts = command_sending(command)
+    if any(getattr(command, name) != value for name, value in facts.items()):
+        LockCommand.objects.filter(pk=command.pk, state=CommandState.SENT).update(**facts)
+        for name, value in facts.items():
+            setattr(command, name, value)
+
+
+# Endings that do not say the vendor refused: it may have carried the command out before the answer was
+# lost (a worker killed after the vendor accepted, a read timeout, a 5xx or an adapter crash after a 2xx).
+UNANSWERED_ENDINGS = Q(state=CommandState.TIMED_OUT) | Q(state=CommandState.FAILED, reason=Reason.VENDOR_ERROR)
+
+
+def command_unanswered_creates(command: LockCommand) -> list[LockCommand]:
+    """The earlier sends of this create, newest first, when one of them went out, has no vendor reference
+    recorded and ended unanswered, and nothing of the code succeeded since: before sending it again the
+    lock must be asked whether that one landed (DESIGN §4 "The sweeper"). Empty otherwise."""
+    if command.action != CommandAction.CREATE or command.access_code_id is None:
+        return []
+    earlier = LockCommand.objects.filter(access_code_id=command.access_code_id, pk__lt=command.pk)
+    last_success = earlier.filter(state=CommandState.SUCCEEDED).order_by("-id").values_list("pk", flat=True).first()
+    sends = earlier.filter(action=CommandAction.CREATE, sent_at__isnull=False, pk__gt=last_success or 0)
+    if not sends.filter(UNANSWERED_ENDINGS, vendor_ref="").exists():
+        return []
+    return list(sends.order_by("-id"))
+
+
 @transaction.atomic
 def command_acknowledge(
     *, command: LockCommand, vendor_ref: str, vendor_code_ref: str, pin: str, summary: dict[str, Any], now: datetime
 ) -> None:
     """The vendor accepted a sent command: keep its references (and its PIN, where the lock chose one)."""
-    LockCommand.objects.filter(pk=command.pk).update(vendor_ref=vendor_ref, request_summary=summary)
-    command.vendor_ref, command.request_summary = vendor_ref, summary
+    answer: dict[str, Any] = {"vendor_ref": vendor_ref, "request_summary": summary}
+    if vendor_code_ref and not command.sent_code_ref:
+        answer["sent_code_ref"] = vendor_code_ref  # the slot the vendor chose is what this command set
+    if pin:
+        answer["sent_pin_fingerprint"] = fingerprint(pin)  # the lock chose the PIN it holds
+    LockCommand.objects.filter(pk=command.pk).update(**answer)
+    for name, value in answer.items():
+        setattr(command, name, value)
     code = command.access_code
     if code is not None:
         fields: list[str] = []

@@ -17,11 +17,18 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from locks import pins, ratelimits
-from locks.commands import command_acknowledge, command_complete, command_fail
+from locks.commands import (
+    command_acknowledge,
+    command_complete,
+    command_fail,
+    command_record_sending,
+    command_unanswered_creates,
+)
 from locks.conf import engine
-from locks.models import CommandAction, CommandState, LockCommand
+from locks.models import LIVE_CODE_STATUSES, AccessCode, CommandAction, CommandState, LockCommand
 from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile
-from providers.base import Outcome, Progress, Provider, ProviderError, Reason, Receipt
+from portal.encryption import fingerprint
+from providers.base import ObservedCode, Outcome, Progress, Provider, ProviderError, Reason, Receipt
 from providers.registry import get_provider
 
 logger = logging.getLogger(__name__)
@@ -45,7 +52,7 @@ def _claim_next(*, lock_id: int, now: datetime) -> LockCommand | None:
     return command
 
 
-def _call_vendor(provider: Provider, command: LockCommand) -> Receipt:
+def _call_vendor(provider: Provider, command: LockCommand, action: str) -> Receipt:
     lock, code = command.lock, command.access_code
     if command.action == CommandAction.RELOAD_CODES:
         return provider.reload_codes(lock)
@@ -58,9 +65,9 @@ def _call_vendor(provider: Provider, command: LockCommand) -> Receipt:
         CommandAction.UPDATE: provider.update_code,
         CommandAction.DELETE: provider.delete_code,
     }
-    if command.action not in calls:
-        raise ProviderError(Reason.UNSUPPORTED, f"cannot dispatch {command.action}")
-    return calls[CommandAction(command.action)](lock, code)
+    if action not in calls:
+        raise ProviderError(Reason.UNSUPPORTED, f"cannot dispatch {action}")
+    return calls[CommandAction(action)](lock, code)
 
 
 def pin_problem(command: LockCommand) -> tuple[str, str] | None:
@@ -106,12 +113,18 @@ def send_command(*, command: LockCommand, now: datetime) -> None:
     if command.action in (CommandAction.READ_CODES, CommandAction.DELETE_ALL):
         _read(provider, command, now=now)
         return
+    command_record_sending(command=command)
     problem = pin_problem(command)
     if problem is not None:
         command_fail(command=command, reason=problem[0], detail=problem[1], now=now)
         return
+    action = command.action
+    if command_unanswered_creates(command):
+        action = _ask_before_creating_again(provider, command, now=now)
+        if action == SETTLED:
+            return
     try:
-        receipt = _call_vendor(provider, command)
+        receipt = _call_vendor(provider, command, action)
     except ProviderError as exc:
         if command.action == CommandAction.RELOAD_CODES and exc.reason == Reason.UNSUPPORTED:
             # This lock cannot be asked to report again: reading it is the closest thing.
@@ -142,6 +155,77 @@ def send_command(*, command: LockCommand, now: datetime) -> None:
     elif receipt.progress == Progress.FAILED:
         outcome = Outcome(Progress.FAILED, reason=Reason.VENDOR_ERROR, detail=receipt.detail)
         command_complete(command=command, outcome=outcome, now=now, source="response")
+
+
+SETTLED = "settled"  # nothing left to send: the command was completed, adopted or failed in place
+
+
+def _ask_before_creating_again(provider: Provider, command: LockCommand, *, now: datetime) -> str:
+    """An earlier send of this create has no recorded answer: read the lock and adopt that code if it
+    landed (matched by slot, PIN fingerprint, or name where PINs cannot be read), so a second create
+    never leaves an orphan carrying the guest's name and an old PIN. Returns the action to send now."""
+    lock, code = command.lock, command.access_code
+    assert code is not None  # a create always has its code
+    try:
+        observed = provider.read_codes(lock)
+    except ProviderError as exc:
+        # Not knowing is no reason to risk a duplicate: retry later, asking again first.
+        command_fail(command=command, reason=exc.reason, detail=exc.vendor_detail, retry_after=exc.retry_after,
+                     now=now)
+        return SETTLED
+    if observed is None:
+        return CommandAction.CREATE  # this lock cannot be read: sending again is all there is
+    attempts = command_unanswered_creates(command)
+    found = _landed_attempt(command, attempts, observed)
+    if found is None:
+        return CommandAction.CREATE
+    landed, attempt = found
+    command_acknowledge(command=command, vendor_ref="", vendor_code_ref=landed.vendor_code_ref, pin="",
+                        summary={"adopted": landed.vendor_code_ref, "after": attempt.pk}, now=now)
+    if landed.status == "setting":
+        return SETTLED  # the lock is still applying it: its outcome arrives like any other's
+    # The lock's own word on the PIN where it can be read, else what that attempt sent.
+    pin_held = fingerprint(landed.pin) if landed.pin is not None and code.pin_fingerprint else attempt.sent_pin_fingerprint
+    current = (
+        pin_held == code.pin_fingerprint and attempt.sent_name == code.name
+        and (attempt.sent_starts_at, attempt.sent_ends_at) == (code.starts_at, code.ends_at)
+    )
+    if not current:
+        return CommandAction.UPDATE  # it landed with values the code no longer wants: correct it in place
+    outcome = Outcome(Progress.DONE, vendor_code_ref=landed.vendor_code_ref,
+                      detail=f"an earlier unanswered create is on the lock (attempt {attempt.attempt})")
+    command_complete(command=command, outcome=outcome, now=now,
+                     source="reconcile" if landed.pin is not None else "response")
+    return SETTLED
+
+
+def _landed_attempt(
+    command: LockCommand, attempts: list[LockCommand], observed: list[ObservedCode]
+) -> tuple[ObservedCode, LockCommand] | None:
+    """The code on the lock that one of `attempts` put there, and that attempt. Codes held by other live
+    codes of the lock are never candidates."""
+    others = set(
+        AccessCode.objects.filter(lock_id=command.lock_id, status__in=LIVE_CODE_STATUSES)
+        .exclude(pk=command.access_code_id).exclude(vendor_code_ref="").values_list("vendor_code_ref", flat=True)
+    )
+    candidates = [item for item in observed if item.vendor_code_ref and item.vendor_code_ref not in others]
+    own_ref = command.access_code.vendor_code_ref if command.access_code is not None else ""
+    for attempt in attempts:
+        for item in candidates:
+            if item.vendor_code_ref in (attempt.sent_code_ref, own_ref):
+                return item, attempt
+    for attempt in attempts:
+        for item in candidates:
+            if _carries(item, attempt):
+                return item, attempt
+    return None
+
+
+def _carries(item: ObservedCode, attempt: LockCommand) -> bool:
+    """The observed code carries what `attempt` sent: its PIN where PINs can be read, else its name."""
+    if item.pin is not None:
+        return bool(attempt.sent_pin_fingerprint) and fingerprint(item.pin) == attempt.sent_pin_fingerprint
+    return bool(attempt.sent_name) and item.name == attempt.sent_name
 
 
 def _read_instead(provider: Provider, command: LockCommand, *, now: datetime) -> None:

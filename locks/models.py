@@ -181,6 +181,13 @@ class LockCommand(models.Model):
     # A queued command held back by a vendor rate limit (locks/ratelimits.py): which limit, e.g. "Seam's
     # rate limit (code creates, 10 a minute per device)"; `not_before` says until when. Cleared on claim.
     held_by = models.CharField(max_length=120, blank=True)
+    # What the command is about to send, recorded when it is claimed (DESIGN §4): events are correlated
+    # and outcomes judged by these, never by the code's latest desire nor by an answer still on its way.
+    sent_code_ref = models.CharField(max_length=200, blank=True)  # slot / vendor code ref, when known
+    sent_name = models.CharField(max_length=64, blank=True)
+    sent_pin_fingerprint = models.CharField(max_length=64, blank=True)
+    sent_starts_at = models.DateTimeField(null=True, blank=True)
+    sent_ends_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()
@@ -203,6 +210,11 @@ class LockCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} #{self.pk} on {self.lock_id} ({self.state})"
+
+    @property
+    def has_claim_record(self) -> bool:
+        """False for a command claimed before claims were recorded (or not claimed yet)."""
+        return bool(self.sent_name or self.sent_pin_fingerprint or self.sent_code_ref)
 
 
 class IssueStatus(models.TextChoices):

@@ -18,6 +18,7 @@ from locks.commands import command_complete
 from locks.fleet import account_flag_disconnected, lock_observe_device
 from locks.issues import issue_open, issues_resolve
 from locks.models import (
+    LIVE_CODE_STATUSES,
     AccessCode,
     CodeStatus,
     CommandAction,
@@ -29,6 +30,7 @@ from locks.models import (
     LockIssue,
 )
 from locks.reconcile import lock_queue_read, lock_request_reconcile
+from portal.encryption import fingerprint
 from providers.base import DeviceCondition, EventKind, Outcome, Progress, Reason, VendorEvent
 from providers.models import ProviderAccount, WebhookEvent
 from providers.webhooks import webhook_events
@@ -85,7 +87,9 @@ def _lock_for(account: ProviderAccount, event: VendorEvent) -> Lock | None:
 def _correlate(
     account: ProviderAccount, lock: Lock | None, event: VendorEvent, actions: tuple[str, ...] | None
 ) -> LockCommand | None:
-    """vendor_ref; then (lock, vendor code ref); then the lock's single in-flight command."""
+    """vendor_ref; then (lock, vendor code ref); then the lock's single in-flight command — judged by what
+    each command recorded it was sending when it was claimed, so the moment between the claim and the
+    vendor's answer being written is no blind spot."""
     in_flight = LockCommand.objects.select_related("access_code__lock", "lock").filter(state=CommandState.SENT)
     if event.vendor_ref:
         command = in_flight.filter(lock__provider_account=account, vendor_ref=event.vendor_ref).first()
@@ -94,22 +98,50 @@ def _correlate(
     if lock is None:
         return None
     if event.vendor_code_ref:
+        ref = event.vendor_code_ref
         command = in_flight.filter(lock=lock).filter(
-            Q(access_code__vendor_code_ref=event.vendor_code_ref) | Q(target_ref=event.vendor_code_ref)
+            Q(access_code__vendor_code_ref=ref) | Q(target_ref=ref) | Q(sent_code_ref=ref)
         ).first()
         if command is not None:
-            return command
+            return command if _sent_this_pin(command, event) else None
     command = in_flight.filter(lock=lock).first()
     if command is None or (actions is not None and command.action not in actions):
         return None
     if event.vendor_ref:
         return None  # it names a command, and not this one
-    own_ref = command.access_code.vendor_code_ref if command.access_code else command.target_ref
-    if event.vendor_code_ref and own_ref and event.vendor_code_ref != own_ref:
-        # Another slot. Only a failure is ours: with one command in flight per lock, "slot 1 failed"
-        # while we set slot 2 means our PIN clashes with slot 1. A success there is someone else's news.
+    if _names_another_code(lock, command, event):
+        # Another code's slot. Only a failure is ours: with one command in flight per lock, "slot 1
+        # failed" while we set slot 2 means our PIN clashes with slot 1. A success there is someone else's
+        # news (a window starting, a late or repeated event) — even before our own slot is known.
         return command if event.kind == EventKind.CODE_FAILED else None
-    return command
+    return command if _sent_this_pin(command, event) else None
+
+
+def _command_ref(command: LockCommand) -> str:
+    code = command.access_code
+    return command.sent_code_ref or (code.vendor_code_ref if code is not None else command.target_ref)
+
+
+def _names_another_code(lock: Lock, command: LockCommand, event: VendorEvent) -> bool:
+    """The event names a code ref that is not this command's: another slot than the one it sends to, or,
+    while its own is not known yet, a ref held by another live code of the lock."""
+    ref = event.vendor_code_ref
+    own = _command_ref(command)
+    if not ref or ref == own:
+        return False
+    if own:
+        return True
+    return AccessCode.objects.filter(lock=lock, vendor_code_ref=ref, status__in=LIVE_CODE_STATUSES).exclude(
+        pk=command.access_code_id
+    ).exists()
+
+
+def _sent_this_pin(command: LockCommand, event: VendorEvent) -> bool:
+    """A success that reports a PIN reports the PIN this command sent, or it is not this command's news
+    (an earlier value of the code, repeated or late)."""
+    if event.kind in FAILURE_KINDS or event.pin is None or not command.sent_pin_fingerprint:
+        return True
+    return fingerprint(event.pin) == command.sent_pin_fingerprint
 
 
 def _apply(
@@ -204,8 +236,7 @@ def _apply_outcome(
             reason = event.reason or Reason.VENDOR_ERROR
             clash = event.clash_code_ref
             # "slot 1 failed" while we are setting slot 2: the PIN we sent clashes with slot 1.
-            other_slot = bool(event.vendor_code_ref and code and code.vendor_code_ref
-                              and event.vendor_code_ref != code.vendor_code_ref)
+            other_slot = lock is not None and code is not None and _names_another_code(lock, command, event)
             if event.kind == EventKind.CODE_FAILED and (clash or other_slot):
                 reason = Reason.DUPLICATE_PIN
                 clash = clash or event.vendor_code_ref

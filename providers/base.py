@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from portal.encryption import fingerprint
+
 if TYPE_CHECKING:
     from locks.models import AccessCode, Lock, LockCommand
     from providers.models import ProviderAccount
@@ -123,6 +125,36 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class SentSpec:
+    """What a command sent: its claim record (DESIGN §4 "a command is judged by what it sent, not by the
+    code's latest desire"). An adapter judges an outcome against this, so a newer edit waiting behind the
+    command does not make the lock's answer read as a refusal."""
+
+    code_ref: str = ""
+    name: str = ""
+    pin_fingerprint: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def holds_pin(self, pin: object) -> bool:
+        """True when `pin` (as the vendor reports it) is the PIN sent; with no PIN recorded (the lock chose
+        it) there is nothing to compare and any PIN is taken."""
+        if not self.pin_fingerprint:
+            return True
+        return pin is not None and fingerprint(str(pin)) == self.pin_fingerprint
+
+
+def sent_spec(command: LockCommand) -> SentSpec:
+    """The command's claim record; for a command claimed before claims were recorded, its code as it is."""
+    code = command.access_code
+    code_ref = command.sent_code_ref or (code.vendor_code_ref if code is not None else command.target_ref)
+    if command.has_claim_record or code is None:
+        return SentSpec(code_ref, command.sent_name, command.sent_pin_fingerprint, command.sent_starts_at,
+                        command.sent_ends_at)
+    return SentSpec(code_ref, code.name, code.pin_fingerprint, code.starts_at, code.ends_at)
+
+
+@dataclass(frozen=True)
 class ObservedCode:
     """A code as the vendor reports it on a lock."""
 
@@ -221,7 +253,9 @@ class Provider(ABC):
     def delete_code(self, lock: Lock, code: AccessCode) -> Receipt: ...
 
     @abstractmethod
-    def command_status(self, lock: Lock, command: LockCommand) -> Outcome: ...
+    def command_status(self, lock: Lock, command: LockCommand) -> Outcome:
+        """What the vendor says about `command` now, judged against what it sent (`sent_spec(command)`),
+        not against its code's latest values."""
 
     @abstractmethod
     def read_codes(self, lock: Lock) -> list[ObservedCode] | None:

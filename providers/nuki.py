@@ -47,8 +47,10 @@ from providers.base import (
     ProviderError,
     Reason,
     Receipt,
+    SentSpec,
     VendorEvent,
     WebhookVerificationError,
+    sent_spec,
 )
 from providers.http import VendorHttp, redact
 
@@ -302,18 +304,19 @@ class NukiProvider(Provider):
         ]
 
     @staticmethod
-    def _match(auths: list[Mapping[str, Any]], code: AccessCode) -> Mapping[str, Any] | None:
-        if code.vendor_code_ref:
-            by_id = [a for a in auths if str(a.get("id")) == code.vendor_code_ref]
+    def _match(auths: list[Mapping[str, Any]], sent: SentSpec) -> Mapping[str, Any] | None:
+        if sent.code_ref:
+            by_id = [a for a in auths if str(a.get("id")) == sent.code_ref]
             if by_id:
                 return by_id[0]
         for auth in auths:
-            if auth.get("name") == code.name and code.pin and str(auth.get("code")) == code.pin:
+            if auth.get("name") == sent.name and sent.pin_fingerprint and sent.holds_pin(auth.get("code")):
                 return auth
         return None
 
     def _find_auth_id(self, lock: Lock, code: AccessCode) -> str:
-        auth = self._match(self._auths(lock), code)
+        sent = SentSpec(code.vendor_code_ref, code.name, code.pin_fingerprint, code.starts_at, code.ends_at)
+        auth = self._match(self._auths(lock), sent)
         return str(auth["id"]) if auth else ""
 
     # --- outcomes -----------------------------------------------------------------------------------
@@ -323,16 +326,17 @@ class NukiProvider(Provider):
             return Outcome(progress=Progress.DONE, detail="Nuki answers reads synchronously")
         code = command.access_code
         assert code is not None  # access_code_id is set (checked above)
-        outcome = self._code_outcome(self._match(self._auths(lock), code), code, command.action)
+        sent = sent_spec(command)  # judged by what this command sent, not by a newer edit behind it
+        outcome = self._code_outcome(self._match(self._auths(lock), sent), sent, command.action)
         return replace(outcome, detail=redact(outcome.detail, (code.pin,)))
 
     @staticmethod
-    def _code_outcome(auth: Mapping[str, Any] | None, code: AccessCode, action: str) -> Outcome:
+    def _code_outcome(auth: Mapping[str, Any] | None, sent: SentSpec, action: str) -> Outcome:
         if action == "delete":
             if auth is None:
                 return Outcome(
                     progress=Progress.DONE,
-                    vendor_code_ref=code.vendor_code_ref,
+                    vendor_code_ref=sent.code_ref,
                     detail="gone from the auth list",
                 )
             return Outcome(
@@ -354,10 +358,10 @@ class NukiProvider(Provider):
                 detail=str(auth["error"]),
             )
         applied = (
-            str(auth.get("code")) == code.pin
-            and auth.get("name") == code.name
-            and _same_instant(_parse_time(auth.get("allowedFromDate")), code.starts_at)
-            and _same_instant(_parse_time(auth.get("allowedUntilDate")), code.ends_at)
+            sent.holds_pin(auth.get("code"))
+            and auth.get("name") == sent.name
+            and _same_instant(_parse_time(auth.get("allowedFromDate")), sent.starts_at)
+            and _same_instant(_parse_time(auth.get("allowedUntilDate")), sent.ends_at)
         )
         if not applied:
             # Nuki accepted the change (204) but the lock kept other values: the "last write lost" case.

@@ -65,6 +65,7 @@ from providers.base import (
     Receipt,
     VendorEvent,
     WebhookVerificationError,
+    sent_spec,
 )
 from providers.models import ProviderAccount, SimulatedDevice, SimulatorProfile
 
@@ -327,14 +328,14 @@ class SimulatorProvider(Provider):
             device.save(update_fields=["stats"])
         op = next((op for op in device.operations if command.vendor_ref and op["id"] == command.vendor_ref), None)
         if op is None and command.access_code_id:
-            # No reference (or forgotten): answer from the lock, as a vendor's code lookup would.
-            code = command.access_code
-            assert code is not None  # access_code_id is set (checked above)
-            on_lock = device.codes.get(code.vendor_code_ref) if code.vendor_code_ref else None
+            # No reference (or forgotten): answer from the lock, as a vendor's code lookup would, judged
+            # by what the command sent.
+            sent = sent_spec(command)
+            on_lock = device.codes.get(sent.code_ref) if sent.code_ref else None
             if command.action == "delete":
                 return Outcome(Progress.DONE if on_lock is None else Progress.PENDING)
-            if on_lock is not None and on_lock["pin"] == code.pin:
-                return Outcome(Progress.DONE, vendor_code_ref=code.vendor_code_ref)
+            if on_lock is not None and sent.holds_pin(on_lock["pin"]):
+                return Outcome(Progress.DONE, vendor_code_ref=sent.code_ref)
             return Outcome(Progress.PENDING)
         if op is None or op["state"] in (PENDING, LOST):
             return Outcome(Progress.PENDING)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -45,6 +45,8 @@ class FakeCloud:
     applied: dict[str, tuple[str, str, ObservedCode | None]] = field(default_factory=dict)  # ref → pending op
     counter: int = 0
     slot_of: dict[int, str] = field(default_factory=dict)  # code id → slot
+    # Run while the next create/update/delete is with the vendor (before its answer reaches the engine).
+    meanwhile: list[Callable[[], None]] = field(default_factory=list)
 
     def answer(self, action: str, answer: Any) -> None:
         self.script.setdefault(action, []).append(answer)
@@ -61,6 +63,8 @@ class FakeCloud:
         ref = f"cmd-{self.counter}"
         slot = self.slot_of.setdefault(code.pk, f"slot-{code.pk}")
         self.calls.append(Call(action, lock.vendor_device_id, code.pk, code.pin, ref))
+        while self.meanwhile:
+            self.meanwhile.pop(0)()
         scripted = self._next(action)
         if isinstance(scripted, Exception):
             raise scripted
@@ -112,6 +116,7 @@ class FakeProvider(Provider):
         return self.cloud.statuses.get(command.vendor_ref, Outcome(Progress.PENDING))
 
     def read_codes(self, lock: Any) -> list[ObservedCode] | None:
+        self.cloud.calls.append(Call("read", lock.vendor_device_id, None))
         if not self.cloud.readable:
             return None
         return list(self.cloud.codes.get(lock.vendor_device_id, {}).values())
@@ -135,7 +140,7 @@ class FakeProvider(Provider):
                 vendor_event_id=f"{data['id']}:{n}", kind=EventKind(item["kind"]),
                 vendor_device_id=item.get("device", ""), vendor_ref=item.get("ref", ""),
                 vendor_code_ref=item.get("code_ref", ""), reason=item.get("reason", ""),
-                clash_code_ref=item.get("clash", ""), battery_level=item.get("battery"),
+                clash_code_ref=item.get("clash", ""), battery_level=item.get("battery"), pin=item.get("pin"),
             )
             for n, item in enumerate(data["events"])
         ]

@@ -75,7 +75,7 @@ def test_delete_all_waits_for_the_command_in_flight_then_clears_and_reprograms_t
     assert all(r.state == CommandState.SUCCEEDED for r in removals)
     # Every removal went out before the code was programmed again, one operation at a time.
     actions = [c.action for c in cloud.calls if c.action != "status"]
-    assert actions == ["create", "delete_observed", "delete_observed", "create"]
+    assert actions == ["create", "read", "delete_observed", "delete_observed", "create"]
     recreate = LockCommand.objects.filter(access_code=code, action="create").order_by("-id").first()
     assert recreate is not None and recreate.state == CommandState.SENT
     cloud.finish(recreate.vendor_ref)

@@ -11,6 +11,7 @@ import responses
 from django.utils import timezone
 from responses import matchers
 
+from portal.encryption import fingerprint
 from providers.base import EventKind, Progress, ProviderError, Reason, WebhookVerificationError
 from providers.models import WebhookEvent
 from providers.nuki import NukiProvider, nuki_signature
@@ -331,6 +332,23 @@ def test_it_fails_an_update_the_lock_did_not_apply(nuki, lock, code):
     outcome = nuki.command_status(lock, command_for(code, action="update"))
 
     assert (outcome.progress, outcome.reason) == (Progress.FAILED, Reason.NACK)
+
+
+@responses.activate
+def test_it_judges_an_update_by_what_it_sent_not_by_a_newer_pin(nuki, lock, code):
+    code.vendor_code_ref = "auth-1"
+    command = command_for(code, action="update")
+    command.sent_code_ref, command.sent_name, command.sent_pin_fingerprint = "auth-1", code.name, fingerprint(PIN)
+    command.sent_starts_at, command.sent_ends_at = STARTS, ENDS
+    code.pin = "579246"  # a quick second edit, waiting behind this update
+    responses.get(AUTHS, json=[auth()])
+    responses.get(AUTHS, json=[auth(code=579246)])
+
+    applied = nuki.command_status(lock, command)
+    other = nuki.command_status(lock, command)
+
+    assert (applied.progress, applied.vendor_code_ref) == (Progress.DONE, "auth-1")
+    assert (other.progress, other.reason) == (Progress.FAILED, Reason.NACK)  # not what it sent
 
 
 @responses.activate

@@ -254,3 +254,101 @@ def test_it_keeps_backing_off_while_the_operation_outlasts_a_retry_and_loses_no_
     assert code.status == CodeStatus.SET
     assert LockCommand.objects.get(pk=retry.pk).state == CommandState.SUCCEEDED
     assert not code.issues.filter(status=IssueStatus.OPEN).exists()
+
+
+def test_it_confirms_an_update_by_the_pin_it_sent_when_a_newer_pin_waits_behind_it(
+    lock, cloud, clock, django_capture_on_commit_callbacks
+):
+    code = code_on_the_lock(lock, cloud, clock, django_capture_on_commit_callbacks)
+    first_pin = regenerate(code, at(20), clock, django_capture_on_commit_callbacks).pin
+    first = LockCommand.objects.get(access_code=code, action=CommandAction.UPDATE, state=CommandState.SENT)
+    latest_pin = regenerate(code, at(21), clock, django_capture_on_commit_callbacks).pin  # a quick second edit
+    assert updates_sent(cloud) == [(204, first_pin)]
+
+    cloud.finish_operations()  # the lock applied what the first update sent
+    run(sweep, at(26), clock, django_capture_on_commit_callbacks)
+
+    first.refresh_from_db()
+    assert first.state == CommandState.SUCCEEDED  # not a NACK: the lock holds exactly what it sent
+    assert updates_sent(cloud) == [(204, first_pin), (204, latest_pin)]
+    second = LockCommand.objects.get(access_code=code, action=CommandAction.UPDATE, state=CommandState.SENT)
+    assert second.attempt == 1  # no retry spent
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SETTING  # the latest PIN is not on the lock yet
+
+    cloud.finish_operations()
+    run(sweep, at(32), clock, django_capture_on_commit_callbacks)
+
+    code.refresh_from_db()
+    assert LockCommand.objects.get(pk=second.pk).state == CommandState.SUCCEEDED
+    assert code.status == CodeStatus.SET and str(cloud.auths[AUTH_ID]["code"]) == latest_pin == code.pin
+    assert not code.issues.filter(kind=IssueKind.NACK).exists()
+
+
+def test_it_confirms_a_create_by_the_pin_it_sent_when_the_pin_changed_while_it_ran(
+    lock, cloud, clock, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = booking_create(
+            tenant=lock.tenant, property=lock.property, guest_name="Lena Huber",
+            check_in=at(45), check_out=at(3 * 24 * 60), now=T0,
+        )
+    code = AccessCode.objects.get(booking=booking, lock=lock)
+    create = LockCommand.objects.get(access_code=code, action=CommandAction.CREATE, state=CommandState.SENT)
+    sent_pin = str(cloud.auths[AUTH_ID]["code"])
+    latest_pin = regenerate(code, at(1), clock, django_capture_on_commit_callbacks).pin
+    assert latest_pin != sent_pin
+
+    cloud.finish_operations()
+    run(sweep, at(6), clock, django_capture_on_commit_callbacks)
+
+    assert LockCommand.objects.get(pk=create.pk).state == CommandState.SUCCEEDED
+    assert updates_sent(cloud) == [(204, latest_pin)]  # the new PIN goes to the auth the create made
+    cloud.finish_operations()
+    run(sweep, at(12), clock, django_capture_on_commit_callbacks)
+    code.refresh_from_db()
+    assert code.vendor_code_ref == AUTH_ID and str(cloud.auths[AUTH_ID]["code"]) == code.pin == latest_pin
+    assert len(cloud.auths) == 1
+
+
+def creates_sent(cloud: NukiCloud) -> int:
+    return sum(1 for call in cloud.mock.calls if call.request.method == "PUT")  # type: ignore[union-attr]
+
+
+def test_it_adopts_an_auth_whose_create_answer_was_lost_instead_of_putting_a_second_one(
+    lock, cloud, clock, django_capture_on_commit_callbacks, monkeypatch
+):
+    from locks import dispatch
+
+    class WorkerDied(Exception):
+        pass
+
+    def die(**kwargs: Any) -> None:
+        raise WorkerDied
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dispatch, "command_acknowledge", die)  # killed right after Nuki's 204
+        with pytest.raises(WorkerDied), django_capture_on_commit_callbacks(execute=True):
+            booking = booking_create(
+                tenant=lock.tenant, property=lock.property, guest_name="Lena Huber",
+                check_in=at(45), check_out=at(3 * 24 * 60), now=T0,
+            )
+    code = AccessCode.objects.get(booking=booking, lock=lock)
+    first = LockCommand.objects.get(access_code=code)
+    # The lock is slow (offline): the operation outlasts the hard limit.
+    run(sweep, at(6), clock, django_capture_on_commit_callbacks)
+    run(sweep, at(31), clock, django_capture_on_commit_callbacks)
+    assert LockCommand.objects.get(pk=first.pk).state == CommandState.TIMED_OUT
+
+    run(tick, at(32), clock, django_capture_on_commit_callbacks)
+
+    assert creates_sent(cloud) == 1  # asked the lock first: the auth is there, being applied
+    retry = LockCommand.objects.get(access_code=code, attempt=2)
+    assert retry.state == CommandState.SENT
+    cloud.finish_operations()
+    run(sweep, at(38), clock, django_capture_on_commit_callbacks)
+
+    code.refresh_from_db()
+    assert LockCommand.objects.get(pk=retry.pk).state == CommandState.SUCCEEDED
+    assert code.status == CodeStatus.SET and code.vendor_code_ref == AUTH_ID
+    assert creates_sent(cloud) == 1 and len(cloud.auths) == 1
