@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, QuerySet
 
 from locks.conf import engine
-from locks.models import AccessCode, CodeStatus, CommandState, IssueStatus, Lock, LockCommand, LockIssue
+from locks.models import AccessCode, CodeStatus, CommandState, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
 
 if TYPE_CHECKING:
     from portal.models import Property, Tenant
@@ -32,8 +32,8 @@ def codes_not_on_lock(
 
 @dataclass(frozen=True)
 class AttentionItem:
-    """One thing staff should look at. `kind`: code_not_set, code_failed, lock_offline, lock_low_battery,
-    account_auth_failed. Exactly one of code / lock / account is the subject (code items carry its lock)."""
+    """One thing staff should look at. `kind`: code_overstay, code_not_set, code_failed, lock_offline,
+    lock_low_battery, account_auth_failed. Exactly one of code / lock / account is the subject (code items carry its lock)."""
 
     kind: str
     title: str
@@ -47,8 +47,9 @@ class AttentionItem:
 def attention_queue(
     *, tenant: Tenant, now: datetime, properties: Iterable[Property] | None = None
 ) -> list[AttentionItem]:
-    """Codes starting within 24 h that are not set, failed codes, offline or low-battery locks and
-    accounts whose credentials the vendor rejected — most urgent first. `properties` narrows it (owners)."""
+    """Codes still on the lock after check-out, codes starting within 24 h that are not set, failed codes,
+    offline or low-battery locks and accounts whose credentials the vendor rejected — most urgent first.
+    `properties` narrows it (owners)."""
     from providers.models import AccountStatus, ProviderAccount
 
     settings = engine()
@@ -59,6 +60,21 @@ def attention_queue(
         codes = codes.filter(lock__property_id__in=property_ids)
         locks = locks.filter(property_id__in=property_ids)
     items: list[AttentionItem] = []
+    # First: a guest's PIN that may still open the door after check-out (an open overstay issue).
+    overstays = (LockIssue.objects.for_tenant(tenant).filter(kind=IssueKind.OVERSTAY, status=IssueStatus.OPEN)
+                 .select_related("access_code__lock", "access_code__booking").order_by("first_seen_at", "pk"))
+    if properties is not None:
+        overstays = overstays.filter(lock__property_id__in=property_ids)
+    for issue in overstays:
+        code = issue.access_code
+        if code is None:
+            continue
+        items.append(AttentionItem(
+            kind="code_overstay", title=f"{code.name} is still on {code.lock.name} after check-out",
+            detail=(f"ended {code.ends_at:%Y-%m-%d %H:%M} UTC" if code.ends_at else "")
+            + " — the guest's PIN may still open the door",
+            since=issue.first_seen_at, code=code, lock=code.lock,
+        ))
     # A failed code stays listed a week past its end: a delete that failed leaves a guest code on the door.
     recent_failures = codes.filter(status=CodeStatus.FAILED).exclude(
         ends_at__lte=now - timedelta(days=settings.FAILED_SHOWN_DAYS)

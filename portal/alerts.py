@@ -1,7 +1,7 @@
 """Email alerts to a tenant's admins and staff, and a daily digest (DESIGN §7's attention queue, by mail).
 
-Alerts go out for open issues that are urgent: a code starting within 24 h that failed, a lock offline
-or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
+Alerts go out for open issues that are urgent: a code still on the lock after check-out (overstay), a
+code starting within 24 h that failed, a lock offline or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
 conditional UPDATE, so two workers never both send it). A code that is merely late — its programming
 time has passed but it is not on the lock, and it starts within 24 h — usually has no issue yet; those
 are deduplicated with an ``alert.code_late`` Activity row per code. Tenants with
@@ -26,6 +26,8 @@ from locks.selectors import codes_not_on_lock
 from portal.models import Membership, Property, Role, Tenant
 
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
+# Urgent whenever they are open: a guest's PIN that may still open the door after check-out.
+URGENT_KINDS = (IssueKind.OVERSTAY,)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
     return (
         LockIssue.objects.for_tenant(tenant)
         .filter(status=IssueStatus.OPEN)
-        .filter(Q(kind__in=LOCK_ALERT_KINDS) | failed_soon)
+        .filter(Q(kind__in=LOCK_ALERT_KINDS + URGENT_KINDS) | failed_soon)
         .select_related("lock", "access_code")
         .order_by("first_seen_at", "pk")
     )
@@ -80,7 +82,10 @@ def _lock_url(base: str, tenant: Tenant, lock_id: int) -> str:
 
 def _issue_line(issue: LockIssue, base: str, tenant: Tenant) -> AlertLine:
     what = issue.get_kind_display()
-    if issue.access_code_id:
+    if issue.access_code_id and issue.kind == IssueKind.OVERSTAY:
+        what += (f" — code “{issue.access_code.name}” ended {issue.access_code.ends_at:%Y-%m-%d %H:%M %Z} and its "
+                 "PIN may still open the door")
+    elif issue.access_code_id:
         what += f" — code “{issue.access_code.name}” starts {issue.access_code.starts_at:%Y-%m-%d %H:%M %Z}"
     return AlertLine(f"{issue.lock.name}: {what}", _lock_url(base, tenant, issue.lock_id))
 
