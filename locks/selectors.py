@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from locks.conf import engine
 from locks.models import AccessCode, CodeStatus, CommandState, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
@@ -125,3 +125,27 @@ def lock_work(*, lock: Lock) -> list[LockCommand]:
         LockCommand.objects.filter(lock=lock, access_code__isnull=True,
                                    state__in=[CommandState.QUEUED, CommandState.SENT]).order_by("id")
     )
+
+
+def lock_slot_holders(*, lock: Lock, exclude_code_id: int | None = None) -> list[str]:
+    """Names of what takes a code slot on the lock while a new code would be on it: every code of ours on
+    (or sent to) the lock and not yet confirmed gone — preloads included, ended ones still being removed
+    included — and the unmanaged codes last seen on it (its open `unmanaged_code` issue). Codes still
+    waiting for their programming time take no slot yet; they are checked when their turn comes."""
+    sent = LockCommand.objects.filter(access_code=OuterRef("pk"), sent_at__isnull=False)
+    holding = (
+        Q(status__in=[CodeStatus.SET, CodeStatus.REMOVING])
+        | Q(status=CodeStatus.UNSET, is_scheduled_on_device=True)
+        | (Q(status=CodeStatus.SETTING) & (~Q(vendor_code_ref="") | Exists(sent)))
+        | (Q(status=CodeStatus.FAILED) & ~Q(vendor_code_ref=""))
+    )
+    codes = AccessCode.objects.filter(lock=lock).filter(holding)
+    if exclude_code_id is not None:
+        codes = codes.exclude(pk=exclude_code_id)
+    names = list(codes.order_by("starts_at", "pk").values_list("name", flat=True))
+    unmanaged = LockIssue.objects.filter(lock=lock, access_code__isnull=True, kind=IssueKind.UNMANAGED_CODE,
+                                         status=IssueStatus.OPEN)
+    for data in unmanaged.values_list("data", flat=True):
+        names += [f"{item.get('name') or item.get('vendor_code_ref')} (not managed by Lockstep)"
+                  for item in (data or {}).get("codes", [])]
+    return names
