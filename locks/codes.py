@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import transaction
 
@@ -130,9 +130,14 @@ def code_fail(code: AccessCode, *, command: LockCommand | None, reason: str, det
                detail=detail or f"{reason}", **said(detail, from_vendor=from_vendor))
 
 
-def said(detail: str, *, from_vendor: bool) -> dict[str, str]:
+class Said(TypedDict, total=False):
+    vendor_said: str
+    our_inference: str
+
+
+def said(detail: str, *, from_vendor: bool) -> Said:
     """An issue's words, labelled by who said them: the vendor, or Lockstep's own inference."""
-    return {"vendor_said": detail} if from_vendor else {"our_inference": detail}
+    return Said(vendor_said=detail) if from_vendor else Said(our_inference=detail)
 
 
 def status_when_confirmed(code: AccessCode, now: datetime) -> tuple[str, bool]:
@@ -159,7 +164,7 @@ def code_gone(code: AccessCode, *, command: LockCommand | None, now: datetime, n
     near (`comes_back`) goes back to unset instead, and the tick programs it again at its program_at."""
     back = code.comes_back and code.ends_at is not None and code.ends_at > now
     new = CodeStatus.UNSET if back else CodeStatus.REMOVED
-    extra = {"vendor_code_ref": "", "verification": Verification.NONE} if back else {}
+    extra: dict[str, Any] = {"vendor_code_ref": "", "verification": Verification.NONE} if back else {}
     if code_move(code, old=[CodeStatus.REMOVING], new=new, now=now, command=command,
                  note=note or ("off the lock until its window" if back else ""), is_scheduled_on_device=False,
                  last_reason="", comes_back=False, **extra):

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from locks.conf import engine
-from locks.models import AccessCode, CodeStatus, CommandState, IssueKind, IssueStatus, Lock, LockCommand, LockIssue
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    Lock,
+    LockCommand,
+    LockIssue,
+)
 
 if TYPE_CHECKING:
     from portal.models import Property, Tenant

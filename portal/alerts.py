@@ -82,11 +82,11 @@ def _lock_url(base: str, tenant: Tenant, lock_id: int) -> str:
 
 def _issue_line(issue: LockIssue, base: str, tenant: Tenant) -> AlertLine:
     what = issue.get_kind_display()
-    if issue.access_code_id and issue.kind == IssueKind.OVERSTAY:
-        what += (f" — code “{issue.access_code.name}” ended {issue.access_code.ends_at:%Y-%m-%d %H:%M %Z} and its "
-                 "PIN may still open the door")
-    elif issue.access_code_id:
-        what += f" — code “{issue.access_code.name}” starts {issue.access_code.starts_at:%Y-%m-%d %H:%M %Z}"
+    code = issue.access_code
+    if code is not None and issue.kind == IssueKind.OVERSTAY:
+        what += f" — code “{code.name}” ended {code.ends_at:%Y-%m-%d %H:%M %Z} and its PIN may still open the door"
+    elif code is not None:
+        what += f" — code “{code.name}” starts {code.starts_at:%Y-%m-%d %H:%M %Z}"
     return AlertLine(f"{issue.lock.name}: {what}", _lock_url(base, tenant, issue.lock_id))
 
 

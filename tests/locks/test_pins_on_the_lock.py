@@ -9,7 +9,15 @@ from locks.actions import code_regenerate_pin
 from locks.codes import live_pins
 from locks.commands import command_fail
 from locks.dispatch import dispatch_lock
-from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, IssueKind, LockCommand, LockIssue
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandAction,
+    CommandState,
+    IssueKind,
+    LockCommand,
+    LockIssue,
+)
 from locks.tick import tick
 from portal.encryption import encrypt_str
 from portal.services import booking_create
