@@ -17,7 +17,7 @@ from django.db import transaction
 
 from locks.activity import activity_record
 from locks.codes import code_new_pin, code_record_pin, code_reveal_pin, live_pins, lock_chooses_pin
-from locks.commands import command_queue_lock_wide, enqueue_dispatch
+from locks.commands import code_send_new_pin, command_queue_lock_wide, enqueue_dispatch
 from locks.issues import issue_dismiss, issue_resolve
 from locks.models import (
     AccessCode,
@@ -34,7 +34,7 @@ from locks.models import (
     Verification,
 )
 from locks.pins import validate_pin
-from locks.planning import code_program, code_push_update, code_remove, code_resend
+from locks.planning import code_program, code_remove, code_resend
 from locks.reconcile import lock_queue_read
 from locks.selectors import codes_with_unknown_pin
 from locks.sweep import command_poll
@@ -133,20 +133,19 @@ def _code_retry_queued(*, code: AccessCode, actor: Actor, now: datetime) -> None
 
 @transaction.atomic
 def code_regenerate_pin(*, code: AccessCode, actor: Actor, now: datetime, pin: str | None = None) -> AccessCode:
-    """A new PIN for the code (generated, or `pin` when a person chose one); pushed to the lock if it is
-    there, or queued again if it had failed."""
+    """A new PIN for the code (generated, or `pin` when a person chose one) and for the codes sharing its
+    PIN on the booking's other doors; each pushed to its lock if it is there, or queued again if it had
+    failed."""
     code = _lock_code(code)
     if code.status in (CodeStatus.REMOVING, CodeStatus.REMOVED):
         raise TransitionError("A code being removed cannot get a new PIN.")
     if lock_chooses_pin(code.lock):
         raise TransitionError("This lock chooses its own PINs.")
-    code_new_pin(code, now=now, pin=pin)
+    changed = code_new_pin(code, now=now, pin=pin)
     activity_record(tenant_id=code.tenant_id, verb="code.new_pin", message=f"New PIN requested for {code.name!r}",
                     now=now, code=code, actor=actor)
-    if code.status == CodeStatus.FAILED:
-        code_resend(code=code, now=now, actor=actor, note="new PIN")
-    elif code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
-        code_push_update(code=code, now=now, actor=actor)
+    for member in changed:
+        code_send_new_pin(member, now=now, actor=actor)
     if code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
         _queue_fresh_read(code.lock, actor=actor, now=now)
     return code

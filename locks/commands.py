@@ -15,7 +15,7 @@ from django.db.models import Q
 
 from locks import pins
 from locks.activity import activity_record
-from locks.codes import code_fail, code_gone, code_new_pin, code_settle, lock_chooses_pin
+from locks.codes import code_fail, code_gone, code_new_pin, code_settle, lock_chooses_pin, pin_siblings, said
 from locks.conf import engine
 from locks.fleet import account_flag_auth_failed
 from locks.issues import issue_open
@@ -290,8 +290,10 @@ def command_fail(
     retry_after: float | None = None,
     clash_code_ref: str = "",
     source: str = "response",
+    from_vendor: bool = True,
 ) -> bool:
-    """sent → failed / timed_out, then what the retry table says (DESIGN §4)."""
+    """sent → failed / timed_out, then what the retry table says (DESIGN §4). `from_vendor` is False when
+    `detail` is Lockstep's own words (caught before sending, no answer in time), not the vendor's."""
     reason = str(reason)
     state = CommandState.TIMED_OUT if reason == Reason.TIMEOUT else CommandState.FAILED
     with transaction.atomic():
@@ -313,7 +315,7 @@ def command_fail(
             account_flag_auth_failed(account=lock.provider_account, detail=detail, now=now)
         if code is None:
             issue_open(lock=lock, code=None, command=command, kind=issue_kind_for_reason(reason), now=now,
-                       detail=detail)
+                       detail=detail, **said(detail, from_vendor=from_vendor))
         elif code.status == CodeStatus.REMOVING and command.action != CommandAction.DELETE:
             # The code is on its way out: no retry, no new PIN; the queued delete is what matters now.
             AccessCode.objects.filter(pk=code.pk).update(last_reason=reason)
@@ -323,9 +325,10 @@ def command_fail(
             # Nothing to delete: the lock does not hold it, which is what we wanted.
             code_gone(code, command=command, now=now, note="not on the lock")
         elif is_transient(reason) and command.attempt <= len(engine().BACKOFF_MINUTES):
-            _retry_later(code, command=command, reason=reason, detail=detail, retry_after=retry_after, now=now)
+            _retry_later(code, command=command, reason=reason, detail=detail, retry_after=retry_after, now=now,
+                         from_vendor=from_vendor)
         else:
-            code_fail(code, command=command, reason=reason, detail=detail, now=now)
+            code_fail(code, command=command, reason=reason, detail=detail, now=now, from_vendor=from_vendor)
         if source != "response":
             enqueue_dispatch(command.lock_id)
     return True
@@ -334,19 +337,22 @@ def command_fail(
 def command_time_out(*, command: LockCommand, now: datetime, detail: str = "") -> bool:
     return command_fail(
         command=command, reason=Reason.TIMEOUT, now=now, source="sweep",
-        detail=detail or "no outcome from the vendor within the hard limit",
+        detail=detail or "no outcome from the vendor within the hard limit", from_vendor=False,
     )
 
 
 def _retry_later(
-    code: AccessCode, *, command: LockCommand, reason: str, detail: str, retry_after: float | None, now: datetime
+    code: AccessCode, *, command: LockCommand, reason: str, detail: str, retry_after: float | None, now: datetime,
+    from_vendor: bool = True,
 ) -> None:
     delay = timedelta(minutes=engine().BACKOFF_MINUTES[command.attempt - 1])
     if retry_after:
         delay = max(delay, timedelta(seconds=retry_after))
     AccessCode.objects.filter(pk=code.pk).update(last_reason=reason)
+    ours = f"{command.action} failed ({reason}); retrying automatically"
+    words = said(detail, from_vendor=True) if from_vendor and detail else said(detail or ours, from_vendor=False)
     issue_open(lock=code.lock, code=code, command=command, kind=issue_kind_for_reason(reason), now=now,
-               detail=detail or f"{command.action} failed ({reason}); retrying automatically")
+               detail=detail or ours, **words)
     if code.status in (CodeStatus.SETTING, CodeStatus.REMOVING):
         command_queue(code, command.action, now=now, attempt=command.attempt + 1, not_before=now + delay)
 
@@ -363,24 +369,54 @@ def _after_duplicate_pin(
         LockIssue.objects.filter(lock_id=code.lock_id, access_code=code, kind=IssueKind.DUPLICATE_PIN,
                                  status=IssueStatus.OPEN).values_list("occurrences", flat=True).first() or 0
     )
+    siblings = pin_siblings(code)
     can_regenerate = (
-        not code.guest_notified and not lock_chooses_pin(code.lock) and command.action != CommandAction.DELETE
-        and clashes_so_far < engine().MAX_DUPLICATE_REGENERATIONS
+        not any(member.guest_notified for member in (code, *siblings)) and not lock_chooses_pin(code.lock)
+        and command.action != CommandAction.DELETE and clashes_so_far < engine().MAX_DUPLICATE_REGENERATIONS
     )
     if can_regenerate:
         try:
-            code_new_pin(code, now=now, exclude=(code.pin,))
+            # The booking's other doors take the new PIN too: a guest has one PIN for every door.
+            changed = code_new_pin(code, now=now, exclude=(code.pin,))
         except pins.NoPinAvailable:
             can_regenerate = False
     if can_regenerate:
         issue_open(lock=code.lock, code=code, command=command, kind=IssueKind.DUPLICATE_PIN, now=now,
-                   detail=f"The lock already holds this PIN{where}; a new PIN was generated.", data=data)
+                   detail=f"The lock already holds this PIN{where}; a new PIN was generated.", data=data,
+                   our_inference=f"The lock already holds this PIN{where}; a new PIN was generated"
+                   + (" for every door of the booking." if len(changed) > 1 else "."),
+                   vendor_said=detail)
         AccessCode.objects.filter(pk=code.pk).update(last_reason=Reason.DUPLICATE_PIN)
         command_queue(code, command.action, now=now, attempt=command.attempt + 1)
+        for sibling in changed[1:]:
+            code_send_new_pin(sibling, now=now)
         return
     code_move(code, old=[CodeStatus.SETTING, CodeStatus.REMOVING, CodeStatus.SET, CodeStatus.UNSET],
               new=CodeStatus.FAILED, now=now, command=command, note="duplicate_pin",
               last_reason=Reason.DUPLICATE_PIN)
     issue_open(lock=code.lock, code=code, command=command, kind=IssueKind.DUPLICATE_PIN, now=now,
                detail=f"The lock already holds this PIN{where}. The guest has it already, so staff must "
-               "choose: remove the other code or give the guest a new PIN. " + detail, data=data)
+               "choose: remove the other code or give the guest a new PIN. " + detail, data=data,
+               our_inference=f"The lock already holds this PIN{where}. The guest has it already, so staff must "
+               "choose: remove the other code or give the guest a new PIN.", vendor_said=detail)
+
+
+def code_send_new_pin(code: AccessCode, *, now: datetime,
+                      actor: AbstractBaseUser | AnonymousUser | None = None) -> None:
+    """A code's PIN changed: get it to the lock. One on the lock (or preloaded) gets an update; one being
+    set gets an update behind the command in flight (a queued create already reads the new PIN); a
+    failed one is sent again; one not programmed yet just waits for its time."""
+    if code.status == CodeStatus.FAILED:
+        if code_move(code, old=[CodeStatus.FAILED], new=CodeStatus.SETTING, now=now, actor=actor, note="new PIN",
+                     last_reason=""):
+            command_queue(code, CommandAction.UPDATE if code.vendor_code_ref else CommandAction.CREATE, now=now,
+                          actor=actor)
+            enqueue_dispatch(code.lock_id)
+        return
+    if code.status == CodeStatus.UNSET and not code.is_scheduled_on_device:
+        return
+    code_move(code, old=[CodeStatus.SET, CodeStatus.UNSET], new=CodeStatus.SETTING, now=now, actor=actor,
+              note="new PIN")
+    if code.status == CodeStatus.SETTING:
+        command_queue(code, CommandAction.UPDATE, now=now, actor=actor)
+        enqueue_dispatch(code.lock_id)

@@ -6,8 +6,10 @@ through `engine()`, which reads settings at call time so tests can override them
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +30,17 @@ class EngineSettings:
     ATTENTION_HOURS: int = 24
     # A code still not on the lock this long after its programming time is alerted as late.
     LATE_ALERT_MINUTES: int = 15
+    # A code still on the lock (or not confirmed removed) this long after its end gets an `overstay` issue.
+    OVERSTAY_GRACE_MINUTES: int = 5
+    # How long each vendor normally takes to confirm a change (seconds): a command younger than this is
+    # on its way, not late. Vendors not listed get DEFAULT_LATENCY_SECONDS.
+    NORMAL_LATENCY_SECONDS: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
+        {"seam": 60, "smartthings": 45, "nuki": 60, "schlage": 600, "simulator": 30}
+    ))
+    DEFAULT_LATENCY_SECONDS: int = 60
+    # A create that does not fit the lock's capacity is looked at again this often (a freed slot is
+    # taken within this time; no busy loop in between).
+    SLOTS_RECHECK_MINUTES: int = 1
     # A failed code stays in the attention queue this long past its end (a failed delete leaves a PIN).
     FAILED_SHOWN_DAYS: int = 7
     # Below this battery level (0–1) a lock gets a low_battery issue.
@@ -64,9 +77,22 @@ class EngineSettings:
     def reconcile_every(self) -> timedelta:
         return timedelta(hours=self.RECONCILE_EVERY_HOURS)
 
+    @property
+    def overstay_grace(self) -> timedelta:
+        return timedelta(minutes=self.OVERSTAY_GRACE_MINUTES)
+
+    def normal_latency(self, vendor: str) -> timedelta:
+        return timedelta(seconds=self.NORMAL_LATENCY_SECONDS.get(vendor, self.DEFAULT_LATENCY_SECONDS))
+
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
     try:
+        if isinstance(default, Mapping):
+            # Per-vendor tables: the configured entries override the defaults, the others stay.
+            merged = {**default, **{str(key): int(item) for key, item in dict(value).items()}}
+            if any(item < 0 for item in merged.values()):
+                raise ValueError("negative")
+            return MappingProxyType(merged)
         if isinstance(default, tuple):
             coerced: Any = tuple(int(item) for item in value)
             if not coerced:
@@ -83,7 +109,8 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
 def engine() -> EngineSettings:
     """The engine's settings: the defaults above, overridden by `settings.LOCKSTEP`."""
     configured: dict[str, Any] = dict(getattr(settings, "LOCKSTEP", {}))
-    known = {f.name: f.default for f in fields(EngineSettings)}
+    known = {f.name: (f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default)
+             for f in fields(EngineSettings)}
     unknown = set(configured) - set(known)
     if unknown:
         raise ImproperlyConfigured(f"Unknown LOCKSTEP setting(s): {', '.join(sorted(unknown))}")

@@ -11,10 +11,10 @@ row locks, and a crash after the claim leaves a `sent` command that the sweeper 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from locks import pins, ratelimits
 from locks.commands import (
@@ -25,8 +25,10 @@ from locks.commands import (
     command_unanswered_creates,
 )
 from locks.conf import engine
-from locks.models import LIVE_CODE_STATUSES, AccessCode, CommandAction, CommandState, LockCommand
+from locks.issues import issue_open
+from locks.models import LIVE_CODE_STATUSES, AccessCode, CommandAction, CommandState, IssueKind, LockCommand
 from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile
+from locks.selectors import lock_slot_holders
 from portal.encryption import fingerprint
 from providers.base import ObservedCode, Outcome, Progress, Provider, ProviderError, Reason, Receipt
 from providers.registry import get_provider
@@ -34,22 +36,64 @@ from providers.registry import get_provider
 logger = logging.getLogger(__name__)
 
 
+def _by_urgency(ready: QuerySet[LockCommand]) -> QuerySet[LockCommand]:
+    """The lock's ready commands, most urgent first (DESIGN §4): deletes (a code that must leave the door),
+    then creates and updates by how soon their window starts (far-future preloads last), oldest first
+    among equals. Lock-wide work keeps its place in line: whatever was queued before it goes first, and
+    whatever came after waits for it (a read or a delete-all sees the lock as it was asked about)."""
+    barrier = ready.filter(access_code__isnull=True).order_by("id").values_list("id", flat=True).first()
+    if barrier is not None:
+        ready = ready.filter(id__lte=barrier)
+    window = AccessCode.objects.filter(pk=OuterRef("access_code_id")).values("starts_at")[:1]
+    return ready.annotate(
+        urgency=Case(
+            When(action=CommandAction.DELETE, then=Value(0)),
+            When(access_code__isnull=True, then=Value(2)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ),
+        window_starts=Subquery(window),
+    ).order_by("urgency", F("window_starts").asc(nulls_first=True), "id")
+
+
 def _claim_next(*, lock_id: int, now: datetime) -> LockCommand | None:
     with transaction.atomic():
         if LockCommand.objects.filter(lock_id=lock_id, state=CommandState.SENT).exists():
             return None
-        ready = (
-            LockCommand.objects.filter(lock_id=lock_id, state=CommandState.QUEUED)
-            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-            .order_by("id")
+        ready = LockCommand.objects.filter(lock_id=lock_id, state=CommandState.QUEUED).filter(
+            Q(not_before__isnull=True) | Q(not_before__lte=now)
         )
-        if connection.features.has_select_for_update_skip_locked:
-            ready = ready.select_for_update(skip_locked=True)
-        command = ready.first()
+        while True:
+            candidates = _by_urgency(ready)
+            if connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+            command = candidates.select_related("lock", "access_code").first()
+            if command is None or not _wait_for_a_slot(command, now=now):
+                break
+            ready = ready.exclude(pk=command.pk)
         # Over a vendor rate limit, the claim is undone and the command waits for a token (not_before).
         if command is None or not ratelimits.command_claim_within_limits(command=command, now=now):
             return None
     return command
+
+
+def _wait_for_a_slot(command: LockCommand, *, now: datetime) -> bool:
+    """Capacity (DESIGN §4): a create that would not fit the lock (`max_active_codes`, counting unmanaged
+    codes seen on it) is not sent. It waits with a `slots_full` issue naming what holds the slots, and is
+    looked at again after SLOTS_RECHECK_MINUTES (the tick's dispatch), so it goes out by itself once a
+    slot frees, with no busy loop in between. True when the command must wait."""
+    code, capacity = command.access_code, (command.lock.requirements or {}).get("max_active_codes")
+    if command.action != CommandAction.CREATE or code is None or not capacity:
+        return False
+    holders = lock_slot_holders(lock=command.lock, exclude_code_id=code.pk)
+    if len(holders) < int(capacity):
+        return False
+    recheck = now + timedelta(minutes=max(engine().SLOTS_RECHECK_MINUTES, 1))
+    LockCommand.objects.filter(pk=command.pk, state=CommandState.QUEUED).update(not_before=recheck)
+    issue_open(lock=command.lock, code=code, kind=IssueKind.SLOTS_FULL, now=now, data={"holders": holders},
+               our_inference=(f"Not sent: the lock holds at most {capacity} codes and all are taken by "
+                              f"{', '.join(holders)}. It goes out by itself when one of them is removed."))
+    return True
 
 
 def _call_vendor(provider: Provider, command: LockCommand, action: str) -> Receipt:

@@ -27,8 +27,14 @@ def issue_open(
     command: LockCommand | None = None,
     detail: str = "",
     data: dict[str, Any] | None = None,
+    vendor_said: str | None = None,
+    our_inference: str | None = None,
 ) -> LockIssue:
-    """Open an issue, or bump the open one for (lock, code, kind)."""
+    """Open an issue, or bump the open one for (lock, code, kind). `vendor_said` quotes the vendor only;
+    `our_inference` is what Lockstep concluded itself. Pages label them apart (`detail` holds either)."""
+    if vendor_said is not None or our_inference is not None:
+        data = {**(data or {}), "vendor_said": vendor_said or "", "our_inference": our_inference or ""}
+        detail = detail or our_inference or vendor_said or ""
     for _ in range(2):
         existing = LockIssue.objects.filter(lock=lock, access_code=code, kind=kind, status=IssueStatus.OPEN).first()
         if existing is not None:

@@ -95,6 +95,9 @@ class AccessCode(models.Model):
     vendor_code_ref = models.CharField(max_length=200, blank=True)
     common_code_key = models.CharField(max_length=64, blank=True)
     guest_notified = models.BooleanField(default=False)
+    # Taken off the lock only until its (moved) window comes near again: a confirmed delete puts it back to
+    # `unset`, and the tick programs it at `program_at` (DESIGN §4 "Windows are a security boundary").
+    comes_back = models.BooleanField(default=False)
     last_reason = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -123,6 +126,12 @@ class AccessCode(models.Model):
                 fields=["ends_at"],
                 condition=Q(status__in=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET]),
                 name="code_due_remove",
+            ),
+            # tick: codes that may still be on the lock after their end (overstay)
+            models.Index(
+                fields=["ends_at"],
+                condition=Q(status__in=[CodeStatus.REMOVING, CodeStatus.FAILED]),
+                name="code_may_overstay",
             ),
             models.Index(fields=["lock", "status"]),
             models.Index(fields=["tenant", "status", "starts_at"]),
@@ -244,6 +253,8 @@ class IssueKind(models.TextChoices):
     DEVICE_TAMPERED = "device_tampered", "Lock reports tampering"
     THIRD_PARTY_INTEGRATION = "third_party_integration", "Another integration manages the lock"
     SUBSCRIPTION_REQUIRED = "subscription_required", "Vendor subscription required"
+    OVERSTAY = "overstay", "Still on the lock after check-out"
+    PIN_SPLIT = "pin_split", "Different PINs on the doors"
 
 
 class LockIssue(models.Model):

@@ -396,13 +396,19 @@ def fit_name(name: str, requirements: Mapping[str, Any]) -> str:
 
 def live_pins_on_lock(lock: Lock, *, exclude_code_id: int | None = None) -> list[str]:
     """Decrypted PINs of the lock's live codes (unset, setting, set, removing), guest, staff and backup
-    alike — the `taken` list for generation and validation. `exclude_code_id` leaves out the code whose
-    PIN is being replaced."""
+    alike, and of the codes seen on the lock that Lockstep does not manage (open `unmanaged_code` issues)
+    — every PIN that opens this door is taken. The `taken` list for generation and validation.
+    `exclude_code_id` leaves out the code whose PIN is being replaced."""
     # Imported here so the pure functions above stay importable without the app registry (the
     # simulator and adapters use them at import time).
-    from locks.models import LIVE_CODE_STATUSES, AccessCode
+    from locks.models import LIVE_CODE_STATUSES, AccessCode, IssueKind, IssueStatus, LockIssue
+    from portal.encryption import decrypt_str
 
     codes = AccessCode.objects.filter(lock=lock, status__in=LIVE_CODE_STATUSES).exclude(pin="")
     if exclude_code_id is not None:
         codes = codes.exclude(pk=exclude_code_id)
-    return [pin for pin in codes.values_list("pin", flat=True) if pin]
+    taken = [pin for pin in codes.values_list("pin", flat=True) if pin]
+    unmanaged = LockIssue.objects.filter(lock=lock, kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
+    for data in unmanaged.values_list("data", flat=True):
+        taken += [decrypt_str(item["pin_token"]) for item in (data or {}).get("codes", []) if item.get("pin_token")]
+    return taken

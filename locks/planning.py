@@ -105,9 +105,14 @@ def code_resend(*, code: AccessCode, now: datetime, actor: Actor = None, note: s
 @transaction.atomic
 def code_remove(*, code: AccessCode, now: datetime, actor: Actor = None, note: str = "") -> None:
     """Take a code off its lock: a delete if it may be there, straight to removed if it never left us."""
+    if code.status == CodeStatus.REMOVING and code.comes_back:
+        # It was coming back for a moved stay; now it is not wanted at all: gone for good once deleted.
+        AccessCode.objects.filter(pk=code.pk).update(comes_back=False)
+        code.comes_back = False
     if code.status in (CodeStatus.REMOVED, CodeStatus.REMOVING):
         return
-    if _never_sent(code) or (code.status == CodeStatus.FAILED and not code.vendor_code_ref):
+    not_on_lock = code.status == CodeStatus.UNSET and not code.is_scheduled_on_device and not code.vendor_code_ref
+    if _never_sent(code) or not_on_lock or (code.status == CodeStatus.FAILED and not code.vendor_code_ref):
         commands_cancel_queued(code=code, now=now)
         code_move(code, old=[CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.FAILED], new=CodeStatus.REMOVED,
                   now=now, actor=actor, note=note or "never sent")
@@ -255,14 +260,18 @@ def _code_follow_booking(
     window_changed = (code.starts_at, code.ends_at) != (starts_at, ends_at)
     if not window_changed and code.name == name:
         return
-    if code.status == CodeStatus.REMOVING:
+    if code.status == CodeStatus.REMOVING and not code.comes_back:
         return  # already on its way out (ended); a new stay gets new codes
     if ends_at <= now:
         code_remove(code=code, now=now, actor=actor, note="window ended")
         return
+    # Windows are a security boundary: a lock that does not enforce the window itself must not hold the
+    # code before its programming time. A stay moved later takes it off now; the tick programs it again.
+    leaves_lock = (not code.lock.native_scheduling and program_at > now
+                   and code.status in (CodeStatus.SETTING, CodeStatus.SET))
     not_yet_programmed = code.status == CodeStatus.UNSET and not code.is_scheduled_on_device
     fields: dict[str, Any] = {"starts_at": starts_at, "ends_at": ends_at, "name": name, "updated_at": now}
-    if not_yet_programmed:
+    if not_yet_programmed or leaves_lock or code.comes_back:
         fields["program_at"] = program_at
     AccessCode.objects.filter(pk=code.pk).update(**fields)
     for field_name, value in fields.items():
@@ -273,8 +282,27 @@ def _code_follow_booking(
         now=now, code=code, actor=actor,
         data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
     )
-    if not_yet_programmed:
+    if code.comes_back:
+        return  # its delete is under way; the confirmed delete puts it back to unset for the new time
+    if leaves_lock:
+        _code_take_off_until_due(code, now=now, actor=actor)
+    elif not_yet_programmed:
         if program_at <= now:
             code_program(code=code, now=now, actor=actor)
     elif code.status in (CodeStatus.SETTING, CodeStatus.SET, CodeStatus.UNSET):
         code_push_update(code=code, now=now, actor=actor)
+
+
+@transaction.atomic
+def _code_take_off_until_due(code: AccessCode, *, now: datetime, actor: Actor) -> None:
+    """Off the lock now, back on at its program_at: never sent → simply unset again; otherwise a delete,
+    and the confirmed delete returns it to unset (`comes_back`)."""
+    if _never_sent(code):
+        commands_cancel_queued(code=code, now=now)
+        code_move(code, old=[CodeStatus.SETTING], new=CodeStatus.UNSET, now=now, actor=actor, note="moved later")
+        return
+    if code_move(code, old=[CodeStatus.SETTING, CodeStatus.SET], new=CodeStatus.REMOVING, now=now, actor=actor,
+                 note="moved later: off the lock until its window", comes_back=True):
+        commands_cancel_queued(code=code, now=now, actions=(CommandAction.CREATE, CommandAction.UPDATE))
+        command_queue(code, CommandAction.DELETE, now=now, actor=actor)
+        enqueue_dispatch(code.lock_id)

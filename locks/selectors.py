@@ -8,11 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from locks import pins
 from locks.conf import engine
-from locks.models import AccessCode, CodeStatus, CommandState, IssueStatus, Lock, LockCommand, LockIssue
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandState,
+    IssueKind,
+    IssueStatus,
+    Lock,
+    LockCommand,
+    LockIssue,
+)
 
 if TYPE_CHECKING:
     from portal.models import Property, Tenant
@@ -48,8 +57,8 @@ def codes_with_unknown_pin(*, lock: Lock, now: datetime) -> QuerySet[AccessCode]
 
 @dataclass(frozen=True)
 class AttentionItem:
-    """One thing staff should look at. `kind`: code_not_set, code_failed, lock_offline, lock_low_battery,
-    account_auth_failed. Exactly one of code / lock / account is the subject (code items carry its lock)."""
+    """One thing staff should look at. `kind`: code_overstay, code_not_set, code_failed, lock_offline,
+    lock_low_battery, account_auth_failed. Exactly one of code / lock / account is the subject (code items carry its lock)."""
 
     kind: str
     title: str
@@ -63,8 +72,9 @@ class AttentionItem:
 def attention_queue(
     *, tenant: Tenant, now: datetime, properties: Iterable[Property] | None = None
 ) -> list[AttentionItem]:
-    """Codes starting within 24 h that are not set, failed codes, offline or low-battery locks and
-    accounts whose credentials the vendor rejected — most urgent first. `properties` narrows it (owners)."""
+    """Codes still on the lock after check-out, codes starting within 24 h that are not set, failed codes,
+    offline or low-battery locks and accounts whose credentials the vendor rejected — most urgent first.
+    `properties` narrows it (owners)."""
     from providers.models import AccountStatus, ProviderAccount
 
     settings = engine()
@@ -75,6 +85,21 @@ def attention_queue(
         codes = codes.filter(lock__property_id__in=property_ids)
         locks = locks.filter(property_id__in=property_ids)
     items: list[AttentionItem] = []
+    # First: a guest's PIN that may still open the door after check-out (an open overstay issue).
+    overstays = (LockIssue.objects.for_tenant(tenant).filter(kind=IssueKind.OVERSTAY, status=IssueStatus.OPEN)
+                 .select_related("access_code__lock", "access_code__booking").order_by("first_seen_at", "pk"))
+    if properties is not None:
+        overstays = overstays.filter(lock__property_id__in=property_ids)
+    for issue in overstays:
+        code = issue.access_code
+        if code is None:
+            continue
+        items.append(AttentionItem(
+            kind="code_overstay", title=f"{code.name} is still on {code.lock.name} after check-out",
+            detail=(f"ended {code.ends_at:%Y-%m-%d %H:%M} UTC" if code.ends_at else "")
+            + " — the guest's PIN may still open the door",
+            since=issue.first_seen_at, code=code, lock=code.lock,
+        ))
     # A failed code stays listed a week past its end: a delete that failed leaves a guest code on the door.
     recent_failures = codes.filter(status=CodeStatus.FAILED).exclude(
         ends_at__lte=now - timedelta(days=settings.FAILED_SHOWN_DAYS)
@@ -125,3 +150,27 @@ def lock_work(*, lock: Lock) -> list[LockCommand]:
         LockCommand.objects.filter(lock=lock, access_code__isnull=True,
                                    state__in=[CommandState.QUEUED, CommandState.SENT]).order_by("id")
     )
+
+
+def lock_slot_holders(*, lock: Lock, exclude_code_id: int | None = None) -> list[str]:
+    """Names of what takes a code slot on the lock while a new code would be on it: every code of ours on
+    (or sent to) the lock and not yet confirmed gone — preloads included, ended ones still being removed
+    included — and the unmanaged codes last seen on it (its open `unmanaged_code` issue). Codes still
+    waiting for their programming time take no slot yet; they are checked when their turn comes."""
+    sent = LockCommand.objects.filter(access_code=OuterRef("pk"), sent_at__isnull=False)
+    holding = (
+        Q(status__in=[CodeStatus.SET, CodeStatus.REMOVING])
+        | Q(status=CodeStatus.UNSET, is_scheduled_on_device=True)
+        | (Q(status=CodeStatus.SETTING) & (~Q(vendor_code_ref="") | Exists(sent)))
+        | (Q(status=CodeStatus.FAILED) & ~Q(vendor_code_ref=""))
+    )
+    codes = AccessCode.objects.filter(lock=lock).filter(holding)
+    if exclude_code_id is not None:
+        codes = codes.exclude(pk=exclude_code_id)
+    names = list(codes.order_by("starts_at", "pk").values_list("name", flat=True))
+    unmanaged = LockIssue.objects.filter(lock=lock, access_code__isnull=True, kind=IssueKind.UNMANAGED_CODE,
+                                         status=IssueStatus.OPEN)
+    for data in unmanaged.values_list("data", flat=True):
+        names += [f"{item.get('name') or item.get('vendor_code_ref')} (not managed by Lockstep)"
+                  for item in (data or {}).get("codes", [])]
+    return names

@@ -1,8 +1,8 @@
 """The minute tick (DESIGN §6): program due codes, start preloaded windows, flag late codes, remove ended
-codes, dispatch.
+codes, flag codes left on the lock past their end (overstay), dispatch.
 
 Every query here rides a partial index (`code_due_program`, `code_due_remove`,
-`command_queue_per_lock`) so its cost follows what is due, not how much history there is.
+`code_may_overstay`, `command_queue_per_lock`) so its cost follows what is due, not how much history there is.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from locks.codes import code_activate_scheduled, code_flag_late
+from locks.codes import code_activate_scheduled, code_flag_late, code_flag_overstay, codes_overstaying
 from locks.conf import engine
 from locks.dispatch import dispatch_lock, locks_with_ready_commands
 from locks.models import AccessCode, CodeStatus, IssueStatus
@@ -25,6 +25,7 @@ class TickReport:
     activated: int = 0
     removed: int = 0
     flagged_late: int = 0
+    flagged_overstay: int = 0
     dispatched_locks: int = 0
 
 
@@ -61,6 +62,10 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
     for code in ended:
         code_remove(code=code, now=now, note="window ended")
         report.removed += 1
+    # Ended codes the lock may still hold past the grace: the guest's PIN may still open the door.
+    for code in codes_overstaying(now=now, limit=batch):
+        code_flag_overstay(code=code, now=now)
+        report.flagged_overstay += 1
     for lock_id in locks_with_ready_commands(now=now):
         if dispatch is None:
             dispatch_lock(lock_id=lock_id, now=now)

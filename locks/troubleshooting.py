@@ -464,6 +464,51 @@ PLAYBOOK: Mapping[str, Playbook] = MappingProxyType(
                 severity=Severity.WARNING,
             ),
             Playbook(
+                kind=IssueKind.OVERSTAY,
+                title="Still on the lock after check-out",
+                meaning=(
+                    "The stay has ended but the guest's code is still on the lock, or its removal has not been "
+                    "confirmed: the guest's PIN may still open the door. The issue closes by itself once the "
+                    "lock confirms the code is gone."
+                ),
+                causes=(
+                    "The lock is offline or out of Wi-Fi range, so the delete has not reached it.",
+                    "The vendor accepted the delete but never confirmed it.",
+                    "The delete failed (the lock and the vendor's cloud disagree about the code).",
+                ),
+                steps=(
+                    "Press Retry now to send the delete again (or ask the vendor about the one in flight).",
+                    "If it is still there, delete the code in the vendor's app (or at the lock's keypad, if it allows it).",
+                    "Press Check the lock: when the lock no longer reports the code, this issue closes.",
+                    "Until it is gone, treat the door as open to the last guest: check the property and, if needed, change the lock's other codes.",
+                ),
+                actions=("retry_now", "reconcile"),
+                vendor_notes=_notes(
+                    schlage=_SCHLAGE_TIMEOUT,
+                    nuki="Nuki removes the authorization on the lock's next sync; an offline lock keeps it until then.",
+                    smartthings="The slot stays taken until the lock reports 'deleted'; a hub that lost the lock cannot clear it.",
+                ),
+                severity=Severity.CRITICAL,
+            ),
+            Playbook(
+                kind=IssueKind.PIN_SPLIT,
+                title="The guest has different PINs on different doors",
+                meaning=(
+                    "The booking's doors should share one PIN, but no single new PIN is valid and free on every "
+                    "door, so each door got its own. The guest must be told each door's PIN."
+                ),
+                causes=(
+                    "The locks accept different PIN lengths or have different rules.",
+                    "A door is crowded: the PINs that fit the other doors are taken there.",
+                ),
+                steps=(
+                    "Tell the guest the PIN of each door (the booking page lists them).",
+                    "Or remove old codes from the crowded door and press New PIN to try one PIN for every door again.",
+                ),
+                actions=("new_pin", "dismiss"),
+                severity=Severity.WARNING,
+            ),
+            Playbook(
                 kind=IssueKind.VENDOR_ERROR,
                 title="The vendor reported an error",
                 meaning="The vendor's service failed or answered something we could not understand. Lockstep retries on its own.",

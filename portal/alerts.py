@@ -1,7 +1,7 @@
 """Email alerts to a tenant's admins and staff, and a daily digest (DESIGN §7's attention queue, by mail).
 
-Alerts go out for open issues that are urgent: a code starting within 24 h that failed, a lock offline
-or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
+Alerts go out for open issues that are urgent: a code still on the lock after check-out (overstay), a
+code starting within 24 h that failed, a lock offline or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
 conditional UPDATE, so two workers never both send it). A code that is merely late — its programming
 time has passed but it is not on the lock, and it starts within 24 h — usually has no issue yet; those
 are deduplicated with an ``alert.code_late`` Activity row per code. Tenants with
@@ -29,6 +29,8 @@ from portal.times import ago, local_time
 from providers.models import ProviderAccount
 
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
+# Urgent whenever they are open: a guest's PIN that may still open the door after check-out.
+URGENT_KINDS = (IssueKind.OVERSTAY,)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
     return (
         LockIssue.objects.for_tenant(tenant)
         .filter(status=IssueStatus.OPEN)
-        .filter(Q(kind__in=LOCK_ALERT_KINDS) | failed_soon)
+        .filter(Q(kind__in=LOCK_ALERT_KINDS + URGENT_KINDS) | failed_soon)
         .select_related("lock__property", "access_code__booking", "access_code__lock__property")
         .order_by("first_seen_at", "pk")
     )
@@ -89,10 +91,19 @@ def _starts(code: AccessCode, now: datetime) -> str:
     return f"it starts {when} ({ago(code.starts_at, now=now)})"
 
 
+def _ended(code: AccessCode, now: datetime) -> str:
+    """When the code's window ended, in its property's zone ("Tue Jul 1, 11:00 EDT (2 h ago)")."""
+    if code.ends_at is None:
+        return "its window is open-ended"
+    return f"{local_time(code.ends_at, code.lock.property.timezone, now=now)} ({ago(code.ends_at, now=now)})"
+
+
 def _issue_line(issue: LockIssue, base: str, tenant: Tenant, now: datetime) -> AlertLine:
     what = issue.get_kind_display()
     code = issue.access_code  # None without a query when the issue names no code
-    if code is not None:
+    if code is not None and issue.kind == IssueKind.OVERSTAY:
+        what += f" — {code_owner_words(code)}: ended {_ended(code, now)}; its PIN may still open the door"
+    elif code is not None:
         what += f" — {code_owner_words(code)}: {_starts(code, now)}"
     return AlertLine(f"{issue.lock.name}: {what}", _lock_url(base, tenant, issue.lock_id))
 
