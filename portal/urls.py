@@ -4,13 +4,30 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import api_key_views, csv_import_views, invitation_views, owner_views, settings_views, views
+from portal import (
+    api_key_views,
+    csv_import_views,
+    invitation_views,
+    owner_views,
+    property_views,
+    settings_views,
+    views,
+)
 from portal.password_tokens import set_password_token_generator
 
 tenant_patterns = [
     path("", views.dashboard, name="dashboard"),
     path("properties/", views.property_list, name="property_list"),
+    path("properties/new/", property_views.property_create, name="property_create"),
     path("properties/<int:property_id>/", views.property_detail, name="property_detail"),
+    path("properties/<int:property_id>/edit/", property_views.property_edit, name="property_edit"),
+    path("properties/<int:property_id>/archive/", property_views.property_archive, name="property_archive"),
+    path("properties/<int:property_id>/feeds/new/", property_views.feed_create, name="feed_create"),
+    path("properties/<int:property_id>/feeds/<int:feed_id>/sync/", property_views.feed_sync, name="feed_sync"),
+    path("properties/<int:property_id>/feeds/<int:feed_id>/remove/", property_views.feed_delete,
+         name="feed_delete"),
+    path("properties/<int:property_id>/conflicts/<int:conflict_id>/dismiss/", property_views.conflict_dismiss_view,
+         name="conflict_dismiss"),
     path("bookings/", views.booking_list, name="booking_list"),
     path("bookings/new/", views.booking_create, name="booking_create"),
     path("bookings/import/", csv_import_views.csv_import, name="csv_import"),
