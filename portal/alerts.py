@@ -23,7 +23,7 @@ from locks.activity import activity_record
 from locks.conf import engine
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
 from locks.selectors import codes_not_on_lock
-from portal.models import Membership, Property, Role, Tenant
+from portal.models import BookingFeed, Membership, Role, Tenant
 
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
 
@@ -144,9 +144,12 @@ def digest_send(*, now: datetime) -> int:
         if other_open:
             lines.append(AlertLine(f"{other_open} other open issue(s) on locks",
                                    base + reverse("locks:issue_list", args=[tenant.slug])))
-        for prop in Property.objects.for_tenant(tenant).exclude(ical_last_error="").order_by("name"):
-            lines.append(AlertLine(f"{prop.name}: iCal feed failing — {prop.ical_last_error}",
-                                   base + reverse("property_detail", args=[tenant.slug, prop.pk])))
+        failing = (BookingFeed.objects.for_tenant(tenant).exclude(last_error="")
+                   .filter(property__archived_at__isnull=True).select_related("property")
+                   .order_by("property__name", "label"))
+        for feed in failing:
+            lines.append(AlertLine(f"{feed.property.name}: iCal feed “{feed.label}” failing — {feed.last_error}",
+                                   base + reverse("property_detail", args=[tenant.slug, feed.property_id])))
         if _send(tenant, f"Daily digest for {tenant.name}", f"{tenant.name}: still open today.", lines):
             activity_record(tenant_id=tenant.pk, verb="alert.digest", message="Daily digest mailed",
                             data={"day": today, "lines": len(lines)}, now=now)
