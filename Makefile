@@ -19,10 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@trap 'kill 0' INT TERM EXIT; \
-	$(PY) manage.py qcluster & \
-	$(PY) manage.py runserver 127.0.0.1:8000 & \
-	wait
+	@$(PY) manage.py devserver 127.0.0.1:8000
 
 ## make test — the whole suite (SQLite unless DATABASE_URL is set).
 test: $(STAMP)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.contrib.auth.models import User
+
 from locks.models import Activity
 
 if TYPE_CHECKING:
@@ -37,7 +39,8 @@ def activity_record(
         access_code=code,
         command=command,
         booking_id=booking_id,
-        actor=actor if actor is not None and actor.is_authenticated else None,
+        # A signed-in user (the AUTH_USER_MODEL, auth.User) is named; anonymous or none is not.
+        actor=actor if isinstance(actor, User) else None,
         verb=verb,
         message=message[:500],
         data=data or {},

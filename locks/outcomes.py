@@ -38,11 +38,12 @@ def event_process(*, event_id: int, now: datetime) -> str:
     for vendor_event in webhook_events(account=account, payload=event.payload, headers=event.headers or {}):
         result, command, code = _apply(account, vendor_event, now=now)
         results.append(result)
-        if command is not None or code is not None:
+        matched = command or code
+        if matched is not None:
             activity_record(
                 tenant_id=account.tenant_id, verb="webhook.matched",
                 message=f"Webhook {vendor_event.raw_type or vendor_event.kind}: {result}", now=now,
-                command=command, code=code, lock_id=(command or code).lock_id,
+                command=command, code=code, lock_id=matched.lock_id,
                 data={"event": event.pk, "vendor_event_id": vendor_event.vendor_event_id},
             )
         matched_command = matched_command or command

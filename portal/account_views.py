@@ -12,7 +12,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -22,6 +22,7 @@ from locks import fleet
 from portal import provider_accounts as accounts
 from portal.forms_accounts import AccountForm, ImportDevicesForm
 from portal.forms_properties import VirtualLockForm
+from portal.http import TenantRequest
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
 from providers import credentials
@@ -30,7 +31,7 @@ from providers.http import error_words
 from providers.models import ProviderAccount, Vendor
 
 
-def _account(request: HttpRequest, account_uuid: UUID) -> ProviderAccount:
+def _account(request: TenantRequest, account_uuid: UUID) -> ProviderAccount:
     return get_for_tenant(ProviderAccount, request.tenant, uuid=account_uuid)
 
 
@@ -47,7 +48,7 @@ def _credential_rows(account: ProviderAccount) -> list[tuple[str, str]]:
 
 
 @admin_required
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: TenantRequest) -> HttpResponse:
     account_rows = ProviderAccount.objects.for_tenant(request.tenant).annotate(lock_count=Count("locks"))
     return render(
         request, "providers/account_list.html", {"accounts": account_rows, "vendors": Vendor.choices}
@@ -56,7 +57,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @admin_required
-def account_create(request: HttpRequest) -> HttpResponse:
+def account_create(request: TenantRequest) -> HttpResponse:
     vendor = request.POST.get("vendor") or request.GET.get("vendor", "")
     if vendor not in credentials.CREDENTIAL_FIELDS:
         return render(request, "providers/account_vendor.html", {"vendors": Vendor.choices})
@@ -85,7 +86,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
-def account_detail(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+def account_detail(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
     context = {
         "account": account,
@@ -103,7 +104,7 @@ def account_detail(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
 
 @never_cache
 @admin_required
-def account_edit(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+def account_edit(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
     form = AccountForm(request.POST or None, vendor=account.vendor, account=account)
     if request.method == "POST" and form.is_valid():
@@ -135,7 +136,7 @@ def account_edit(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
 
 @admin_required
 @require_POST
-def account_test(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+def account_test(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
     result = fleet.account_check_connection(account=account, actor=request.user, now=timezone.now())
     if result.ok:
@@ -146,7 +147,7 @@ def account_test(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
 
 
 @admin_required
-def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+def account_import(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
     form = ImportDevicesForm(request.POST or None, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
@@ -176,7 +177,7 @@ def account_import(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
 @never_cache
 @admin_required
 @require_POST
-def account_webhook_secret(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+def account_webhook_secret(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
     account = _account(request, account_uuid)
     try:
         secret = accounts.account_generate_webhook_secret(
@@ -193,7 +194,7 @@ def account_webhook_secret(request: HttpRequest, account_uuid: UUID) -> HttpResp
 
 @admin_required
 @require_POST
-def account_virtual_lock(request: HttpRequest, account_uuid: UUID) -> HttpResponse:
+def account_virtual_lock(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
     """A simulator account grows a virtual lock of a vendor profile, so a trial needs no hardware. It is a
     device at the (simulated) vendor: "Import devices" brings it in, unassigned, like any other."""
     from providers.simulator import simulator_device_create

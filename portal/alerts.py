@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db.models import Q, QuerySet
 from django.urls import reverse
@@ -80,8 +80,9 @@ def _lock_url(base: str, tenant: Tenant, lock_id: int) -> str:
 
 def _issue_line(issue: LockIssue, base: str, tenant: Tenant) -> AlertLine:
     what = issue.get_kind_display()
-    if issue.access_code_id:
-        what += f" — code “{issue.access_code.name}” starts {issue.access_code.starts_at:%Y-%m-%d %H:%M %Z}"
+    code = issue.access_code  # None without a query when the issue names no code
+    if code is not None:
+        what += f" — code “{code.name}” starts {code.starts_at:%Y-%m-%d %H:%M %Z}"
     return AlertLine(f"{issue.lock.name}: {what}", _lock_url(base, tenant, issue.lock_id))
 
 
@@ -158,7 +159,7 @@ def digest_send(*, now: datetime) -> int:
 
 
 def pin_reveal_burst_alert(
-    *, tenant: Tenant, label: str, actor: AbstractBaseUser | None, limit: int, now: datetime
+    *, tenant: Tenant, label: str, actor: User | None, limit: int, now: datetime
 ) -> None:
     """Someone asked for more PINs in a minute than anyone needs (portal/throttles.py calls this once per
     burst). Admins only: the revealer may be staff. Sent whatever ``alert_emails_enabled`` says, since a

@@ -2,42 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.api.keys import api_key_create, api_key_revoke
-from portal.models import ApiKey, Membership, Role
+from portal.http import TenantRequest
+from portal.models import ApiKey, Membership, Role, Tenant
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
 
 NEW_KEY_SESSION = "api_key:new"
 
 
+class MemberChoiceField(forms.ModelChoiceField):
+    """Members listed by their login."""
+
+    def label_from_instance(self, obj: Membership) -> str:
+        return obj.user.get_username()
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What will use it, e.g. “Guesty sync”.")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.STAFF,
                              help_text="Owner keys are read-only and see one owner's properties, without PINs.")
-    owner = forms.ModelChoiceField(queryset=Membership.objects.none(), required=False,
-                                   help_text="For owner keys: whose properties the key may read.")
+    owner = MemberChoiceField(queryset=Membership.objects.none(), required=False,
+                              help_text="For owner keys: whose properties the key may read.")
 
-    def __init__(self, *args: object, tenant: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = (
+        owner = cast(forms.ModelChoiceField, self.fields["owner"])  # declared above as one
+        owner.queryset = (
             Membership.objects.for_tenant(tenant).filter(role=Role.OWNER).select_related("user")
         )
-        self.fields["owner"].label_from_instance = lambda m: m.user.get_username()
 
 
 @admin_required
 @require_http_methods(["GET", "POST"])
 @never_cache  # the page that shows a new key once must not leave it in any cache
-def api_key_list(request: HttpRequest) -> HttpResponse:
+def api_key_list(request: TenantRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST or None, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
         try:
@@ -61,7 +71,7 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke_view(request: TenantRequest, key_id: int) -> HttpResponse:
     api_key = get_for_tenant(ApiKey, request.tenant, pk=key_id)
     api_key_revoke(api_key=api_key, actor=request.user, now=timezone.now())
     messages.success(request, f"API key “{api_key.name}” revoked. Requests with it now get 401.")

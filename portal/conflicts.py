@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 
@@ -68,7 +68,7 @@ def conflicts_resolve(
 
 
 @transaction.atomic
-def conflict_dismiss(*, conflict: BookingConflict, actor: AbstractBaseUser, now: datetime) -> None:
+def conflict_dismiss(*, conflict: BookingConflict, actor: User, now: datetime) -> None:
     if BookingConflict.objects.filter(pk=conflict.pk, resolved_at__isnull=True).update(resolved_at=now):
         activity_record(
             tenant_id=conflict.tenant_id, verb="booking.conflict_dismissed", now=now, actor=actor,

@@ -21,7 +21,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -236,7 +236,7 @@ def csv_apply(
     tenant: Tenant,
     properties: QuerySet[Property],
     rows: list[dict[str, Any]],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     now: datetime,
 ) -> CsvResult:
     """Save the previewed good rows, checking each again. One bad row does not stop the others."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,12 +18,13 @@ from portal.csv_import import (
     csv_preview,
     preview_to_session,
 )
+from portal.http import TenantRequest
 from portal.permissions import editor_required, listed_properties
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
-def _session_key(request: HttpRequest) -> str:
+def _session_key(request: TenantRequest) -> str:
     return f"csv_import:{request.tenant.pk}"
 
 
@@ -44,7 +45,7 @@ class UploadForm(forms.Form):
 
 @editor_required
 @require_http_methods(["GET", "POST"])
-def csv_import(request: HttpRequest) -> HttpResponse:
+def csv_import(request: TenantRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -68,7 +69,7 @@ def csv_import(request: HttpRequest) -> HttpResponse:
 
 @editor_required
 @require_POST
-def csv_import_confirm(request: HttpRequest) -> HttpResponse:
+def csv_import_confirm(request: TenantRequest) -> HttpResponse:
     rows = request.session.pop(_session_key(request), None)
     if not rows:
         messages.error(request, "Nothing to import: upload the file again.")

@@ -62,7 +62,7 @@ class EncryptedTextField(models.TextField):
     """A text value stored as a Fernet token; empty strings stay empty."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
-        if value in (None, ""):
+        if not value:  # None or ""
             return value
         return decrypt_str(value)
 
@@ -76,8 +76,12 @@ class EncryptedTextField(models.TextField):
 class EncryptedJSONField(models.TextField):
     """A JSON document stored as one Fernet token."""
 
+    # For django-stubs: model attributes hold the decoded document (as with JSONField), not text.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
+
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
-        if value in (None, ""):
+        if not value:  # None or ""
             return {}
         return json.loads(decrypt_str(value))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -64,7 +64,7 @@ class BookingForm(forms.Form):
         if booking is not None and "initial" not in kwargs:
             kwargs["initial"] = self.initial_for(booking)
         super().__init__(*args, **kwargs)
-        self.fields["property"].queryset = properties
+        cast(forms.ModelChoiceField, self.fields["property"]).queryset = properties
         for name, field in self.fields.items():
             field.widget.attrs.setdefault("id", f"id_{name}")
             field.widget.attrs["aria-describedby"] = f"err_{name}"
@@ -86,7 +86,8 @@ class BookingForm(forms.Form):
         }
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns; its stub allows None
         prop: Property | None = data.get("property")
         if prop is None or not data.get("check_in_date") or not data.get("check_out_date"):
             return data

@@ -6,7 +6,7 @@ value (not even the one just submitted when the form has errors), and a blank fi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -119,4 +119,6 @@ class ImportDevicesForm(forms.Form):
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["property"].queryset = Property.objects.for_tenant(tenant).filter(archived_at__isnull=True)
+        cast(forms.ModelChoiceField, self.fields["property"]).queryset = (
+            Property.objects.for_tenant(tenant).filter(archived_at__isnull=True)
+        )

@@ -3,7 +3,7 @@ and portal/lock_placement.py do the writing."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
@@ -38,7 +38,9 @@ class PropertyForm(forms.Form):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         default_policy = PinPolicy(tenant.default_pin_policy).label
-        self.fields["pin_policy"].choices = [("", f"Tenant default ({default_policy})"), *PinPolicy.choices]
+        cast(forms.ChoiceField, self.fields["pin_policy"]).choices = [
+            ("", f"Tenant default ({default_policy})"), *PinPolicy.choices
+        ]
         self.fields["before_minutes"].help_text = f"Blank: the tenant default ({tenant.default_before_minutes})."
         self.fields["after_minutes"].help_text = f"Blank: the tenant default ({tenant.default_after_minutes})."
         for name in list(self.fields):
@@ -76,7 +78,7 @@ class LockPlaceForm(forms.Form):
 
     def __init__(self, *args: Any, properties: QuerySet[Property], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["property"].queryset = properties
+        cast(forms.ModelChoiceField, self.fields["property"]).queryset = properties
 
 
 class LockReleaseForm(forms.Form):

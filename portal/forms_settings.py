@@ -31,7 +31,8 @@ class InviteForm(forms.Form):
         self.fields["properties"] = _tenant_properties(tenant)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns; its stub allows None
         if data.get("properties") and data.get("role") != Role.OWNER:
             self.add_error("properties", "Only owners are linked to properties.")
         return data
@@ -47,7 +48,8 @@ class MemberForm(forms.Form):
         self.fields["properties"].initial = list(membership.owned_properties.values_list("pk", flat=True))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns; its stub allows None
         if data.get("properties") and data.get("role") != Role.OWNER:
             self.add_error("properties", "Only owners are linked to properties.")
         return data

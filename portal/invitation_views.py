@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -30,14 +31,14 @@ def _joined(request: HttpRequest, membership: Membership) -> HttpResponse:
     return redirect("dashboard", tenant_slug=membership.tenant.slug)
 
 
-def _signed_in(request: HttpRequest, invitation: Invitation) -> HttpResponse:
-    if request.user.email.lower() != invitation.email:
+def _signed_in(request: HttpRequest, user: User, invitation: Invitation) -> HttpResponse:
+    if user.email.lower() != invitation.email:
         context = {"invitation": invitation, "state": "other_account"}
         return render(request, TEMPLATE, context, status=403)
     if request.method == "POST":
         try:
             membership = members.invitation_accept(
-                invitation=invitation, user=request.user, now=timezone.now()
+                invitation=invitation, user=user, now=timezone.now()
             )
         except ValidationError:
             return render(request, TEMPLATE, {"state": "invalid"}, status=404)
@@ -74,7 +75,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None:
         return render(request, TEMPLATE, {"state": "invalid"}, status=404)
     if request.user.is_authenticated:
-        return _signed_in(request, invitation)
+        return _signed_in(request, request.user, invitation)
     account = members.invitation_account(invitation)
     if account is not None and account.has_usable_password():
         if request.method == "POST":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -16,17 +16,18 @@ from django.views.decorators.http import require_http_methods
 from locks.models import CodeStatus, Lock
 from portal.forms import add_service_errors
 from portal.forms_properties import LockPlaceForm, LockReleaseForm
+from portal.http import TenantRequest
 from portal.lock_placement import lock_place, lock_release
 from portal.permissions import admin_required, listed_properties
 from portal.tenancy import get_for_tenant
 
 
-def _managed_locks(request: HttpRequest) -> QuerySet[Lock]:
+def _managed_locks(request: TenantRequest) -> QuerySet[Lock]:
     return Lock.objects.for_tenant(request.tenant).filter(managed=True)
 
 
 @admin_required
-def lock_unassigned(request: HttpRequest) -> HttpResponse:
+def lock_unassigned(request: TenantRequest) -> HttpResponse:
     locks = _managed_locks(request).filter(property__isnull=True).select_related("provider_account")
     forms = [(lock, LockPlaceForm(properties=listed_properties(request), initial={"name": lock.name},
                                   prefix=f"lock{lock.pk}")) for lock in locks.order_by("name", "pk")]
@@ -35,7 +36,7 @@ def lock_unassigned(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def lock_place_view(request: HttpRequest, lock_id: int) -> HttpResponse:
+def lock_place_view(request: TenantRequest, lock_id: int) -> HttpResponse:
     lock = get_for_tenant(_managed_locks(request).select_related("property"), request.tenant, pk=lock_id)
     prefix = request.POST.get("prefix") or None
     form = LockPlaceForm(request.POST or None, properties=listed_properties(request), prefix=prefix,
@@ -56,7 +57,7 @@ def lock_place_view(request: HttpRequest, lock_id: int) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def lock_release_view(request: HttpRequest, lock_id: int) -> HttpResponse:
+def lock_release_view(request: TenantRequest, lock_id: int) -> HttpResponse:
     lock = get_for_tenant(_managed_locks(request).select_related("property"), request.tenant, pk=lock_id)
     form = LockReleaseForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -31,7 +31,7 @@ def _live_codes(lock: Lock) -> list[AccessCode]:
 
 @transaction.atomic
 def lock_place(
-    *, lock: Lock, property: Property | None, name: str, actor: AbstractBaseUser | None, now: datetime
+    *, lock: Lock, property: Property | None, name: str, actor: User | None, now: datetime
 ) -> Lock:
     """Assign/move (`property`, None = unassigned) and rename a lock in one step."""
     lock = Lock.objects.select_for_update().select_related("property").get(pk=lock.pk)
@@ -62,7 +62,7 @@ def lock_place(
     return lock
 
 
-def _follow_property(lock: Lock, prop: Property | None, *, now: datetime, actor: AbstractBaseUser | None) -> None:
+def _follow_property(lock: Lock, prop: Property | None, *, now: datetime, actor: User | None) -> None:
     """The stays whose codes are on this lock, and the new property's future stays, re-planned."""
     booking_ids = {code.booking_id for code in _live_codes(lock) if code.booking_id}
     bookings = Booking.objects.filter(pk__in=booking_ids)
@@ -73,7 +73,7 @@ def _follow_property(lock: Lock, prop: Property | None, *, now: datetime, actor:
 
 
 @transaction.atomic
-def lock_release(*, lock: Lock, keep_codes: bool, actor: AbstractBaseUser | None, now: datetime) -> Lock:
+def lock_release(*, lock: Lock, keep_codes: bool, actor: User | None, now: datetime) -> Lock:
     """Stop managing a lock. Its codes are removed through its queue first, unless `keep_codes`: then they
     stay on the lock and Lockstep forgets them (marked removed here, nothing sent)."""
     lock = Lock.objects.select_for_update().select_related("property").get(pk=lock.pk)

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +34,7 @@ from locks.models import (
 )
 from locks.selectors import lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
+from portal.http import TenantRequest
 from portal.permissions import editor_required, visible_properties
 from portal.query_params import parse_id
 from portal.tenancy import get_for_tenant
@@ -71,7 +72,7 @@ LOCK_ACTIONS = ("reconcile", "reload_codes")
 CODE_ACTIONS = ("retry_now", "new_pin")
 
 
-def _run(request: HttpRequest, name: str, **targets: Any) -> None:
+def _run(request: TenantRequest, name: str, **targets: Any) -> None:
     scope = action_for(name).scope
     try:
         SERVICES[name](**{str(scope): targets[scope]}, actor=request.user, now=timezone.now())
@@ -84,21 +85,21 @@ def _run(request: HttpRequest, name: str, **targets: Any) -> None:
         messages.success(request, DONE_MESSAGES[name])
 
 
-def _back(request: HttpRequest, default: str) -> HttpResponse:
+def _back(request: TenantRequest, default: str) -> HttpResponse:
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = default
     return redirect(target)
 
 
-def _locks(request: HttpRequest):
+def _locks(request: TenantRequest):
     placed = Q(property__in=visible_properties(request))
     if request.membership.can_edit:
         placed |= Q(property__isnull=True)  # unassigned or no longer managed: staff still see the lock
     return Lock.objects.for_tenant(request.tenant).filter(placed)
 
 
-def lock_list(request: HttpRequest) -> HttpResponse:
+def lock_list(request: TenantRequest) -> HttpResponse:
     locks = (
         _locks(request).filter(managed=True)
         .select_related("property", "provider_account")
@@ -110,7 +111,7 @@ def lock_list(request: HttpRequest) -> HttpResponse:
     return render(request, "locks/lock_list.html", {"locks": locks})
 
 
-def lock_detail(request: HttpRequest, lock_id: int) -> HttpResponse:
+def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
     lock = get_for_tenant(_locks(request).select_related("property", "provider_account"), request.tenant, pk=lock_id)
     codes = list(
         lock.access_codes.exclude(status=CodeStatus.REMOVED)
@@ -174,7 +175,7 @@ def _observed(report: dict[str, Any]) -> dict[int, tuple[str, str]]:
 
 @editor_required
 @require_POST
-def lock_action(request: HttpRequest, lock_id: int, action: str) -> HttpResponse:
+def lock_action(request: TenantRequest, lock_id: int, action: str) -> HttpResponse:
     if action not in LOCK_ACTIONS:
         raise Http404("No such action.")
     lock = get_for_tenant(_locks(request), request.tenant, pk=lock_id)
@@ -184,7 +185,7 @@ def lock_action(request: HttpRequest, lock_id: int, action: str) -> HttpResponse
 
 @editor_required
 @require_http_methods(["GET", "POST"])
-def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
+def lock_delete_all(request: TenantRequest, lock_id: int) -> HttpResponse:
     """Clearing a lock is the heaviest fix there is, so it gets a page that says what will happen."""
     lock = get_for_tenant(_locks(request).select_related("property"), request.tenant, pk=lock_id)
     if request.method == "POST":
@@ -209,7 +210,7 @@ def lock_delete_all(request: HttpRequest, lock_id: int) -> HttpResponse:
     return render(request, "locks/lock_delete_all.html", context)
 
 
-def issue_list(request: HttpRequest) -> HttpResponse:
+def issue_list(request: TenantRequest) -> HttpResponse:
     properties = visible_properties(request)
     issues = (
         LockIssue.objects.for_tenant(request.tenant)
@@ -234,7 +235,7 @@ def issue_list(request: HttpRequest) -> HttpResponse:
 
 @editor_required
 @require_POST
-def issue_action(request: HttpRequest, issue_id: int, action: str) -> HttpResponse:
+def issue_action(request: TenantRequest, issue_id: int, action: str) -> HttpResponse:
     issue = get_for_tenant(
         LockIssue.objects.filter(lock__property__in=visible_properties(request)).select_related("lock", "access_code"),
         request.tenant,
@@ -252,7 +253,7 @@ def issue_action(request: HttpRequest, issue_id: int, action: str) -> HttpRespon
     return _back(request, lock_url)
 
 
-def _code(request: HttpRequest, code_id: int) -> AccessCode:
+def _code(request: TenantRequest, code_id: int) -> AccessCode:
     return get_for_tenant(
         AccessCode.objects.filter(lock__property__in=visible_properties(request)).select_related(
             "lock", "booking__property"
@@ -262,20 +263,20 @@ def _code(request: HttpRequest, code_id: int) -> AccessCode:
     )
 
 
-def lock_work_panel(request: HttpRequest, lock_id: int) -> HttpResponse:
+def lock_work_panel(request: TenantRequest, lock_id: int) -> HttpResponse:
     """The lock's queued and running lock-wide work; it polls itself while there is any."""
     lock = get_for_tenant(_locks(request), request.tenant, pk=lock_id)
     return render(request, "locks/lock_detail.html#work", {"lock": lock, "work": lock_work(lock=lock)})
 
 
-def code_chip(request: HttpRequest, code_id: int) -> HttpResponse:
+def code_chip(request: TenantRequest, code_id: int) -> HttpResponse:
     """One code's status chip; it keeps polling itself while the code is in motion."""
     return render(request, "locks/code_chip.html#chip", {"code": _code(request, code_id)})
 
 
 @editor_required
 @require_POST
-def code_action(request: HttpRequest, code_id: int, action: str) -> HttpResponse:
+def code_action(request: TenantRequest, code_id: int, action: str) -> HttpResponse:
     if action not in CODE_ACTIONS:
         raise Http404("No such action.")
     code = _code(request, code_id)
@@ -288,7 +289,7 @@ def code_action(request: HttpRequest, code_id: int, action: str) -> HttpResponse
 
 @require_POST
 @pin_reveal_throttled  # 30 a minute per user, 429 + alert past that, never cached (portal/throttles.py)
-def code_reveal(request: HttpRequest, code_id: int) -> HttpResponse:
+def code_reveal(request: TenantRequest, code_id: int) -> HttpResponse:
     """Show one code's PIN. The service records every reveal in Activity (who, when)."""
     code = _code(request, code_id)
     pin = actions.code_reveal_pin(code=code, actor=request.user, now=timezone.now())

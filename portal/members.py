@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -44,7 +44,7 @@ INVITATION_VALID_FOR = timedelta(days=7)
 def _record(
     *,
     tenant: Tenant,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     verb: str,
     message: str,
     now: datetime,
@@ -85,7 +85,7 @@ def member_invite(
     tenant: Tenant,
     email: str,
     role: str,
-    actor: AbstractBaseUser,
+    actor: User,
     now: datetime,
     properties: Iterable[Property] = (),
 ) -> Invitation:
@@ -143,7 +143,7 @@ def open_invitations(tenant: Tenant) -> QuerySet[Invitation]:
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation, actor: AbstractBaseUser, now: datetime) -> None:
+def invitation_revoke(*, invitation: Invitation, actor: User, now: datetime) -> None:
     revoked = Invitation.objects.filter(
         pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True
     ).update(revoked_at=now)
@@ -173,13 +173,13 @@ def invitation_for_token(*, token: str, now: datetime) -> Invitation | None:
     )
 
 
-def invitation_account(invitation: Invitation) -> AbstractBaseUser | None:
+def invitation_account(invitation: Invitation) -> User | None:
     """The account the invited address already has, if any. Shown only to whoever holds the link."""
     return get_user_model().objects.filter(email__iexact=invitation.email).order_by("pk").first()
 
 
 @transaction.atomic
-def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser, now: datetime) -> Membership:
+def invitation_accept(*, invitation: Invitation, user: User, now: datetime) -> Membership:
     """`user`, signed in (or just created from the emailed link), takes up the invitation.
 
     Only the account whose email is the invited address may accept: the link proves control of that
@@ -213,7 +213,7 @@ def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser, now: da
 @transaction.atomic
 def invitation_accept_with_password(
     *, invitation: Invitation, password: str, now: datetime
-) -> AbstractBaseUser:
+) -> User:
     """Accept from the emailed link by choosing a password, for an address without a usable one.
 
     An account that already has a password must sign in instead (`invitation_accept`); the link is
@@ -237,7 +237,7 @@ def invitation_accept_with_password(
 
 @transaction.atomic
 def member_change_role(
-    *, membership: Membership, role: str, actor: AbstractBaseUser, now: datetime
+    *, membership: Membership, role: str, actor: User, now: datetime
 ) -> Membership:
     if role not in Role.values:
         raise ValidationError({"role": "Choose admin, staff or owner."})
@@ -266,7 +266,7 @@ def member_change_role(
 
 @transaction.atomic
 def member_set_properties(
-    *, membership: Membership, properties: Iterable[Property], actor: AbstractBaseUser, now: datetime
+    *, membership: Membership, properties: Iterable[Property], actor: User, now: datetime
 ) -> Membership:
     """The properties an owner member can see. Only owners own properties."""
     owned = _owned_properties(membership.tenant, properties)
@@ -289,7 +289,7 @@ def member_set_properties(
 
 
 @transaction.atomic
-def member_remove(*, membership: Membership, actor: AbstractBaseUser, now: datetime) -> None:
+def member_remove(*, membership: Membership, actor: User, now: datetime) -> None:
     list(Membership.objects.select_for_update().filter(tenant_id=membership.tenant_id, role=Role.ADMIN))
     if _is_last_admin(membership):
         raise ValidationError("This is the tenant's only admin and cannot be removed.")
@@ -306,7 +306,7 @@ def member_remove(*, membership: Membership, actor: AbstractBaseUser, now: datet
 
 @transaction.atomic
 def tenant_update_defaults(
-    *, tenant: Tenant, actor: AbstractBaseUser, now: datetime, **changes: Any
+    *, tenant: Tenant, actor: User, now: datetime, **changes: Any
 ) -> Tenant:
     unknown = set(changes) - set(TENANT_DEFAULT_FIELDS)
     if unknown:

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
+from portal.http import PortalRequest
 from portal.models import Membership
 
 
@@ -15,13 +16,13 @@ class TenantMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: PortalRequest) -> HttpResponse:
         request.tenant = None
         request.membership = None
         return self.get_response(request)
 
     def process_view(
-        self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict[str, Any]
+        self, request: PortalRequest, view_func: Callable, view_args: tuple, view_kwargs: dict[str, Any]
     ) -> HttpResponse | None:
         slug = view_kwargs.pop("tenant_slug", None)
         if slug is None:

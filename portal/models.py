@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -76,7 +77,7 @@ class Invitation(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()  # lower-cased
     role = models.CharField(max_length=10, choices=Role.choices)
-    properties = models.ManyToManyField("Property", blank=True, related_name="+")
+    properties: models.ManyToManyField[Property, Any] = models.ManyToManyField("Property", blank=True, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -7,18 +7,19 @@ the engine records in Activity.
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from locks.models import AccessCode, CodeStatus, IssueStatus, Lock
+from portal.http import TenantRequest
 from portal.models import Booking, BookingStatus
 from portal.permissions import visible_properties
 
 OWNER_BOOKING_LIMIT = 100
 
 
-def owner_home(request: HttpRequest) -> HttpResponse:
+def owner_home(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
     properties = visible_properties(request)
     bookings = (

@@ -7,7 +7,7 @@ otherwise whoever saw the link could set the password of an account that now rea
 
 from __future__ import annotations
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 
 from portal.models import Membership
@@ -16,7 +16,7 @@ from portal.models import Membership
 class MembershipTokenGenerator(PasswordResetTokenGenerator):
     key_salt = "portal.password_tokens.MembershipTokenGenerator"
 
-    def _make_hash_value(self, user: AbstractBaseUser, timestamp: int) -> str:
+    def _make_hash_value(self, user: User, timestamp: int) -> str:
         memberships = (
             Membership.objects.filter(user_id=user.pk).order_by("pk").values_list("pk", "tenant_id", "role")
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -34,7 +34,7 @@ DEFAULT_OF = {"default_before_minutes": "before_minutes", "default_after_minutes
               "default_pin_policy": "pin_policy"}
 
 
-def _record(prop: Property, actor: AbstractBaseUser | None, verb: str, message: str, now: datetime,
+def _record(prop: Property, actor: User | None, verb: str, message: str, now: datetime,
             **data: Any) -> None:
     activity_record(tenant_id=prop.tenant_id, actor=actor, verb=verb, message=message, now=now,
                     data={"property_id": prop.pk, **data})
@@ -49,7 +49,7 @@ def _check(prop: Property) -> None:
         raise
 
 
-def property_replan(*, prop: Property, now: datetime, actor: AbstractBaseUser | None = None) -> int:
+def property_replan(*, prop: Property, now: datetime, actor: User | None = None) -> int:
     """Bring the codes of the property's future confirmed stays in line with its settings. Returns how
     many bookings were looked at."""
     bookings = Booking.objects.filter(property=prop, status=BookingStatus.CONFIRMED, check_out__gt=now)
@@ -61,7 +61,7 @@ def property_replan(*, prop: Property, now: datetime, actor: AbstractBaseUser | 
 
 
 @transaction.atomic
-def property_create(*, tenant: Tenant, actor: AbstractBaseUser | None, now: datetime, **fields: Any) -> Property:
+def property_create(*, tenant: Tenant, actor: User | None, now: datetime, **fields: Any) -> Property:
     unknown = set(fields) - set(PROPERTY_FIELDS)
     if unknown:
         raise TypeError(f"not a property field: {', '.join(sorted(unknown))}")
@@ -80,7 +80,7 @@ def property_create(*, tenant: Tenant, actor: AbstractBaseUser | None, now: date
 
 @transaction.atomic
 def property_update(
-    *, prop: Property, actor: AbstractBaseUser | None, now: datetime, allowed: Iterable[str] = PROPERTY_FIELDS,
+    *, prop: Property, actor: User | None, now: datetime, allowed: Iterable[str] = PROPERTY_FIELDS,
     **changes: Any,
 ) -> Property:
     """Change a property; `allowed` is what the caller's role may change (staff: STAFF_FIELDS)."""
@@ -110,7 +110,7 @@ def property_update(
 
 
 @transaction.atomic
-def property_archive(*, prop: Property, actor: AbstractBaseUser | None, now: datetime) -> Property:
+def property_archive(*, prop: Property, actor: User | None, now: datetime) -> Property:
     """Hide the property from lists and pickers, stop its feeds and take its future codes off the locks
     (through the queue). Bookings, codes and Activity stay for history; its page still renders."""
     prop = Property.objects.select_for_update().select_related("tenant").get(pk=prop.pk)
@@ -124,7 +124,7 @@ def property_archive(*, prop: Property, actor: AbstractBaseUser | None, now: dat
 
 
 def properties_follow_defaults(
-    *, tenant: Tenant, changed: Iterable[str], now: datetime, actor: AbstractBaseUser | None = None
+    *, tenant: Tenant, changed: Iterable[str], now: datetime, actor: User | None = None
 ) -> list[Property]:
     """Tenant defaults changed: re-plan every live property that follows (does not override) one of them."""
     follows = Q()
@@ -141,7 +141,7 @@ def properties_follow_defaults(
 
 
 @transaction.atomic
-def feed_add(*, prop: Property, label: str, url: str, actor: AbstractBaseUser | None, now: datetime) -> BookingFeed:
+def feed_add(*, prop: Property, label: str, url: str, actor: User | None, now: datetime) -> BookingFeed:
     if prop.archived_at is not None:
         raise ValidationError("An archived property takes no feeds.")
     if not label.strip():
@@ -155,7 +155,7 @@ def feed_add(*, prop: Property, label: str, url: str, actor: AbstractBaseUser | 
 
 
 @transaction.atomic
-def feed_remove(*, feed: BookingFeed, actor: AbstractBaseUser | None, now: datetime) -> None:
+def feed_remove(*, feed: BookingFeed, actor: User | None, now: datetime) -> None:
     """Stop syncing a feed. Its bookings stay as they are (no longer updated by the channel)."""
     prop = feed.property
     _record(prop, actor, "feed.removed", f"{actor} removed the “{feed.label}” feed of {prop.name}", now,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -19,26 +19,27 @@ from portal.conflicts import conflict_dismiss
 from portal.feeds import feed_import
 from portal.forms import add_service_errors
 from portal.forms_properties import FeedForm, PropertyForm
+from portal.http import TenantRequest
 from portal.models import BookingConflict, BookingFeed, Property, Role
 from portal.permissions import admin_required, editor_required, visible_properties
 from portal.tenancy import get_for_tenant
 
 
-def _property(request: HttpRequest, property_id: int) -> Property:
+def _property(request: TenantRequest, property_id: int) -> Property:
     return get_for_tenant(visible_properties(request).select_related("tenant"), request.tenant, pk=property_id)
 
 
-def _to_property(request: HttpRequest, prop: Property) -> HttpResponse:
+def _to_property(request: TenantRequest, prop: Property) -> HttpResponse:
     return redirect("property_detail", tenant_slug=request.tenant.slug, property_id=prop.pk)
 
 
-def _allowed(request: HttpRequest) -> tuple[str, ...]:
+def _allowed(request: TenantRequest) -> tuple[str, ...]:
     return properties.PROPERTY_FIELDS if request.membership.role == Role.ADMIN else properties.STAFF_FIELDS
 
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def property_create(request: HttpRequest) -> HttpResponse:
+def property_create(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant
     initial = {"timezone": tenant.timezone, "checkin_time": "15:00", "checkout_time": "11:00"}
     form = PropertyForm(request.POST or None, tenant=tenant, initial=initial)
@@ -57,7 +58,7 @@ def property_create(request: HttpRequest) -> HttpResponse:
 
 @editor_required
 @require_http_methods(["GET", "POST"])
-def property_edit(request: HttpRequest, property_id: int) -> HttpResponse:
+def property_edit(request: TenantRequest, property_id: int) -> HttpResponse:
     prop = _property(request, property_id)
     if prop.archived_at is not None:
         messages.error(request, "An archived property cannot be changed.")
@@ -79,7 +80,7 @@ def property_edit(request: HttpRequest, property_id: int) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def property_archive(request: HttpRequest, property_id: int) -> HttpResponse:
+def property_archive(request: TenantRequest, property_id: int) -> HttpResponse:
     prop = _property(request, property_id)
     if request.method == "POST":
         properties.property_archive(prop=prop, actor=request.user, now=timezone.now())
@@ -92,7 +93,7 @@ def property_archive(request: HttpRequest, property_id: int) -> HttpResponse:
 @never_cache
 @admin_required
 @require_http_methods(["GET", "POST"])
-def feed_create(request: HttpRequest, property_id: int) -> HttpResponse:
+def feed_create(request: TenantRequest, property_id: int) -> HttpResponse:
     prop = _property(request, property_id)
     form = FeedForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -108,7 +109,7 @@ def feed_create(request: HttpRequest, property_id: int) -> HttpResponse:
     return render(request, "portal/feed_form.html", {"form": form, "property": prop}, status=status)
 
 
-def _feed(request: HttpRequest, property_id: int, feed_id: int) -> BookingFeed:
+def _feed(request: TenantRequest, property_id: int, feed_id: int) -> BookingFeed:
     prop = _property(request, property_id)
     return get_for_tenant(BookingFeed.objects.filter(property=prop).select_related("property__tenant"),
                           request.tenant, pk=feed_id)
@@ -116,7 +117,7 @@ def _feed(request: HttpRequest, property_id: int, feed_id: int) -> BookingFeed:
 
 @editor_required
 @require_POST
-def feed_sync(request: HttpRequest, property_id: int, feed_id: int) -> HttpResponse:
+def feed_sync(request: TenantRequest, property_id: int, feed_id: int) -> HttpResponse:
     feed = _feed(request, property_id, feed_id)
     result = feed_import(feed=feed, now=timezone.now())
     if result.error:
@@ -131,7 +132,7 @@ def feed_sync(request: HttpRequest, property_id: int, feed_id: int) -> HttpRespo
 
 @admin_required
 @require_POST
-def feed_delete(request: HttpRequest, property_id: int, feed_id: int) -> HttpResponse:
+def feed_delete(request: TenantRequest, property_id: int, feed_id: int) -> HttpResponse:
     feed = _feed(request, property_id, feed_id)
     properties.feed_remove(feed=feed, actor=request.user, now=timezone.now())
     messages.success(request, f"Feed “{feed.label}” removed; its bookings stay as they are.")
@@ -140,7 +141,7 @@ def feed_delete(request: HttpRequest, property_id: int, feed_id: int) -> HttpRes
 
 @editor_required
 @require_POST
-def conflict_dismiss_view(request: HttpRequest, property_id: int, conflict_id: int) -> HttpResponse:
+def conflict_dismiss_view(request: TenantRequest, property_id: int, conflict_id: int) -> HttpResponse:
     prop = _property(request, property_id)
     conflict = get_for_tenant(BookingConflict.objects.filter(property=prop).select_related("property"),
                               request.tenant, pk=conflict_id)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
@@ -38,7 +38,7 @@ def webhook_url(account: ProviderAccount) -> str:
 def _record(
     *,
     account: ProviderAccount,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     verb: str,
     message: str,
     now: datetime,
@@ -55,7 +55,7 @@ def account_create(
     vendor: str,
     name: str,
     credentials: dict[str, Any],
-    actor: AbstractBaseUser,
+    actor: User,
     now: datetime,
     webhook_secret: str = "",
 ) -> ProviderAccount:
@@ -86,7 +86,7 @@ def account_update(
     account: ProviderAccount,
     name: str,
     credentials: dict[str, Any],
-    actor: AbstractBaseUser,
+    actor: User,
     now: datetime,
     webhook_secret: str = "",
 ) -> ProviderAccount:
@@ -126,7 +126,7 @@ def account_update(
 
 @transaction.atomic
 def account_generate_webhook_secret(
-    *, account: ProviderAccount, actor: AbstractBaseUser, now: datetime
+    *, account: ProviderAccount, actor: User, now: datetime
 ) -> str:
     """Replace the webhook secret with a fresh random one and return it (to be shown once)."""
     if not webhook_secret_generated_here(account.vendor):

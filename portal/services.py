@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -101,7 +101,7 @@ def booking_create(
     notes: str = "",
     feed: BookingFeed | None = None,
     channel_ref: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     now: datetime | None = None,
 ) -> Booking:
     now = now or timezone.now()
@@ -143,7 +143,7 @@ def booking_create(
 
 @transaction.atomic
 def booking_update(
-    *, booking: Booking, actor: AbstractBaseUser | None = None, now: datetime | None = None, **changes: Any
+    *, booking: Booking, actor: User | None = None, now: datetime | None = None, **changes: Any
 ) -> Booking:
     """Change a booking's property, guest details, dates or notes; its codes follow."""
     now = now or timezone.now()
@@ -185,7 +185,7 @@ def booking_update(
 
 
 @transaction.atomic
-def booking_cancel(*, booking: Booking, actor: AbstractBaseUser | None = None, now: datetime | None = None) -> Booking:
+def booking_cancel(*, booking: Booking, actor: User | None = None, now: datetime | None = None) -> Booking:
     """Cancel a booking: its codes come off the locks (or never go on). Cancelling twice is a no-op."""
     now = now or timezone.now()
     booking = Booking.objects.select_for_update().select_related("property").get(pk=booking.pk)
@@ -199,7 +199,7 @@ def booking_cancel(*, booking: Booking, actor: AbstractBaseUser | None = None, n
 
 
 def _record(
-    booking: Booking, actor: AbstractBaseUser | None, now: datetime, verb: str, message: str, **data: Any
+    booking: Booking, actor: User | None, now: datetime, verb: str, message: str, **data: Any
 ) -> None:
     activity_record(tenant_id=booking.tenant_id, booking_id=booking.pk, actor=actor, verb=verb, message=message,
                     now=now, data=data)

@@ -17,6 +17,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
+from portal.http import PortalRequest
 from portal.models import Role
 
 LAST_SEEN = "last_seen"
@@ -30,7 +31,7 @@ class AdminIdleTimeoutMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: PortalRequest) -> HttpResponse:
         now = time.time()
         last_seen = request.session.get(LAST_SEEN) if request.user.is_authenticated else None
         request.idle_seconds = None if last_seen is None else now - last_seen
@@ -41,7 +42,7 @@ class AdminIdleTimeoutMiddleware:
         return response
 
     def process_view(
-        self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict[str, Any]
+        self, request: PortalRequest, view_func: Callable, view_args: tuple, view_kwargs: dict[str, Any]
     ) -> HttpResponse | None:
         idle = getattr(request, "idle_seconds", None)
         if idle is None or idle <= settings.SESSION_ADMIN_IDLE_MINUTES * 60:
@@ -53,9 +54,11 @@ class AdminIdleTimeoutMiddleware:
         return redirect_to_login(request.get_full_path())
 
 
-def _holds_admin_power(request: HttpRequest) -> bool:
+def _holds_admin_power(request: PortalRequest) -> bool:
     """Admin of any tenant (the session carries that power onto every page), or Django-admin staff."""
     user = request.user
+    if not user.is_authenticated:  # idle_seconds is only measured for signed-in sessions
+        return False
     if user.is_staff or user.is_superuser:
         return True
     membership = getattr(request, "membership", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from portal import members
 from portal.forms_settings import InviteForm, MemberForm, TenantDefaultsForm
+from portal.http import TenantRequest
 from portal.models import Invitation, Membership, Role, Tenant
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
@@ -33,7 +34,7 @@ def _members(tenant: Tenant) -> QuerySet[Membership]:
 
 
 @admin_required
-def settings_home(request: HttpRequest) -> HttpResponse:
+def settings_home(request: TenantRequest) -> HttpResponse:
     tenant = request.tenant
     roles = dict(
         Membership.objects.for_tenant(tenant)
@@ -50,7 +51,7 @@ def settings_home(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @admin_required
-def member_list(request: HttpRequest) -> HttpResponse:
+def member_list(request: TenantRequest) -> HttpResponse:
     form = InviteForm(request.POST or None, tenant=request.tenant)
     if request.method == "POST" and form.is_valid():
         try:
@@ -84,7 +85,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 @require_POST
-def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
+def invitation_revoke(request: TenantRequest, invitation_id: int) -> HttpResponse:
     invitation = get_for_tenant(Invitation.objects.select_related("tenant"), request.tenant, pk=invitation_id)
     members.invitation_revoke(invitation=invitation, actor=request.user, now=timezone.now())
     messages.success(request, f"Revoked the invitation of {invitation.email}.")
@@ -92,7 +93,7 @@ def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
 
 
 @admin_required
-def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
+def member_edit(request: TenantRequest, member_id: int) -> HttpResponse:
     membership = get_for_tenant(
         Membership.objects.select_related("user", "tenant"), request.tenant, pk=member_id
     )
@@ -120,7 +121,7 @@ def member_edit(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @admin_required
-def member_remove(request: HttpRequest, member_id: int) -> HttpResponse:
+def member_remove(request: TenantRequest, member_id: int) -> HttpResponse:
     membership = get_for_tenant(
         Membership.objects.select_related("user", "tenant"), request.tenant, pk=member_id
     )
@@ -142,7 +143,7 @@ def member_remove(request: HttpRequest, member_id: int) -> HttpResponse:
 
 
 @admin_required
-def tenant_defaults(request: HttpRequest) -> HttpResponse:
+def tenant_defaults(request: TenantRequest) -> HttpResponse:
     # Bind to a copy: a ModelForm writes cleaned values onto its instance, and the service needs to see
     # the tenant as stored to know what changed.
     form = TenantDefaultsForm(request.POST or None, instance=Tenant.objects.get(pk=request.tenant.pk))

@@ -17,13 +17,14 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
+from portal.http import TenantRequest
 from portal.models import Tenant
 
 WINDOW_SECONDS = 60
@@ -36,7 +37,7 @@ class RevealDecision:
 
 
 def pin_reveal_claim(
-    *, tenant: Tenant, who: str, label: str, actor: AbstractBaseUser | None, now: datetime
+    *, tenant: Tenant, who: str, label: str, actor: User | None, now: datetime
 ) -> RevealDecision:
     """Spend one reveal of ``who``'s budget (``"user:<id>"`` or ``"key:<id>"``); ``label`` names them in
     the alert."""
@@ -66,13 +67,13 @@ def pin_reveal_throttled(view: Callable[..., HttpResponse]) -> Callable[..., Htt
     answer 429 with a readable message when it is spent, and never let a response be cached."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: TenantRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         decision = pin_reveal_claim(
-            tenant=request.tenant,  # type: ignore[attr-defined]
+            tenant=request.tenant,
             who=f"user:{user.pk}",
             label=user.get_username(),
-            actor=user if isinstance(user, AbstractBaseUser) else None,
+            actor=user if isinstance(user, User) else None,
             now=timezone.now(),
         )
         if decision.allowed:

@@ -74,7 +74,7 @@ def timeline_svg(*, rows: Iterable[Row], now: datetime, tz_name: str, days: int 
         f'<title id="timeline-title">Codes over the next {days} days, from {start:%b %-d}</title>',
     ]
     for day in range(days):
-        left = LABEL_WIDTH + day * DAY_WIDTH
+        left: float = LABEL_WIDTH + day * DAY_WIDTH  # reused below for the bars' x
         moment = start + timedelta(days=day)
         shade = "#f2f4f7" if moment.weekday() >= 5 else "#ffffff"
         parts.append(

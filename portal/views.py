@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -29,6 +29,7 @@ from locks.selectors import attention_queue
 from portal import services
 from portal.conflicts import open_conflicts
 from portal.forms import BookingForm, add_service_errors
+from portal.http import AuthenticatedRequest, TenantRequest
 from portal.models import Booking, BookingStatus, Membership, Role
 from portal.permissions import editor_required, listed_properties, visible_properties
 from portal.query_params import clean_search, parse_id
@@ -53,7 +54,7 @@ BOOKING_TAB_ORDER = {"upcoming": "check_in", "current": "check_out", "past": "-c
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     memberships = list(Membership.objects.filter(user=request.user).select_related("tenant"))
     if len(memberships) == 1:
         only = memberships[0]
@@ -70,7 +71,7 @@ def _codes_with_lock() -> Prefetch:
     )
 
 
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
     properties = visible_properties(request)
     codes = AccessCode.objects.for_tenant(request.tenant).filter(lock__property__in=properties)
@@ -97,7 +98,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def property_list(request: HttpRequest) -> HttpResponse:
+def property_list(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
     properties = listed_properties(request).annotate(
         lock_count=Count("locks", distinct=True),
@@ -111,7 +112,7 @@ def property_list(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/property_list.html", {"properties": properties})
 
 
-def property_detail(request: HttpRequest, property_id: int) -> HttpResponse:
+def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
     now = timezone.now()
     prop = get_for_tenant(visible_properties(request).select_related("tenant"), request.tenant, pk=property_id)
     locks = list(
@@ -153,7 +154,7 @@ def property_detail(request: HttpRequest, property_id: int) -> HttpResponse:
     return render(request, "portal/property_detail.html", context)
 
 
-def booking_list(request: HttpRequest) -> HttpResponse:
+def booking_list(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
     tab = request.GET.get("tab", "upcoming")
     if tab not in BOOKING_TABS:
@@ -183,7 +184,7 @@ def booking_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _booking_for(request: HttpRequest, booking_id: int) -> Booking:
+def _booking_for(request: TenantRequest, booking_id: int) -> Booking:
     return get_for_tenant(
         Booking.objects.filter(property__in=visible_properties(request)).select_related("property", "feed"),
         request.tenant,
@@ -191,7 +192,7 @@ def _booking_for(request: HttpRequest, booking_id: int) -> Booking:
     )
 
 
-def booking_detail(request: HttpRequest, booking_id: int) -> HttpResponse:
+def booking_detail(request: TenantRequest, booking_id: int) -> HttpResponse:
     booking = _booking_for(request, booking_id)
     # While a code moves, the commands and timeline section refreshes itself (htmx asks for that part).
     part = "#history" if request.htmx and request.GET.get("part") == "history" else ""
@@ -228,7 +229,7 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
 
 @editor_required
 @require_http_methods(["GET", "POST"])
-def booking_create(request: HttpRequest) -> HttpResponse:
+def booking_create(request: TenantRequest) -> HttpResponse:
     properties = listed_properties(request)
     initial = {}
     chosen = properties.filter(pk=parse_id(request.GET.get("property")) or 0).first() or properties.first()
@@ -250,7 +251,7 @@ def booking_create(request: HttpRequest) -> HttpResponse:
 
 @editor_required
 @require_http_methods(["GET", "POST"])
-def booking_edit(request: HttpRequest, booking_id: int) -> HttpResponse:
+def booking_edit(request: TenantRequest, booking_id: int) -> HttpResponse:
     booking = _booking_for(request, booking_id)
     if booking.status == BookingStatus.CANCELLED:
         messages.error(request, "A cancelled booking cannot be changed.")
@@ -269,7 +270,7 @@ def booking_edit(request: HttpRequest, booking_id: int) -> HttpResponse:
 
 @editor_required
 @require_http_methods(["GET", "POST"])
-def booking_cancel(request: HttpRequest, booking_id: int) -> HttpResponse:
+def booking_cancel(request: TenantRequest, booking_id: int) -> HttpResponse:
     booking = _booking_for(request, booking_id)
     if request.method == "POST":
         if booking.status != BookingStatus.CANCELLED:

@@ -342,7 +342,7 @@ def _read_body(response: requests.Response, *, limit: int, deadline: _Deadline) 
     if deadline.expired:  # the watchdog's shutdown ends a read as if the body were complete
         raise EgressTimeout("The server did not answer in time.")
     response._content = b"".join(pieces)
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag, absent from its stub
 
 
 def egress_request(

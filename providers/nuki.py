@@ -320,6 +320,7 @@ class NukiProvider(Provider):
         if command.action == "reload_codes" or command.access_code_id is None:
             return Outcome(progress=Progress.DONE, detail="Nuki answers reads synchronously")
         code = command.access_code
+        assert code is not None  # access_code_id is set (checked above)
         outcome = self._code_outcome(self._match(self._auths(lock), code), code, command.action)
         return replace(outcome, detail=redact(outcome.detail, (code.pin,)))
 
@@ -446,7 +447,7 @@ def nuki_event_id(body: bytes) -> str:
 
 def _parse_auths(payload: Mapping[str, Any], event_id: str) -> list[VendorEvent]:
     auth = payload.get("smartlockAuth") or {}
-    common = {
+    common: dict[str, Any] = {
         "vendor_event_id": event_id,
         "vendor_device_id": str(auth.get("smartlockId") or payload.get("smartlockId") or ""),
         "vendor_code_ref": str(auth.get("id") or ""),

@@ -147,6 +147,11 @@ def _items(answer: Any, *keys: str) -> list[dict[str, Any]]:
     return [item for item in answer if isinstance(item, dict)]
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -305,7 +310,7 @@ class SchlageProvider(Provider):
     def read_codes(self, lock: Lock) -> list[ObservedCode] | None:
         observed = []
         for code in self._device_codes(lock):
-            schedule = code.get("scheduleDetails") if isinstance(code.get("scheduleDetails"), dict) else {}
+            schedule = _object(code.get("scheduleDetails"))
             observed.append(
                 ObservedCode(
                     vendor_code_ref=str(code.get("accessCodeId") or ""),
@@ -362,9 +367,9 @@ class SchlageProvider(Provider):
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> list[VendorEvent]:
         payload = self._payload(body)
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+        data = _object(payload.get("data"))
         trigger = str(payload.get("trigger") or payload.get("eventType") or "")
-        base = {
+        base: dict[str, Any] = {
             "vendor_event_id": str(payload.get("eventId") or ""),
             "vendor_device_id": str(payload.get("deviceId") or ""),
             "occurred_at": _parse_time(payload.get("time")),
@@ -381,12 +386,12 @@ class SchlageProvider(Provider):
 
 def _command_outcome(command: dict[str, Any]) -> Outcome:
     state = str(command.get("state") or "")
-    data = command.get("data") if isinstance(command.get("data"), dict) else {}
+    data = _object(command.get("data"))
     ref = str(data.get("accessCodeId") or "")
     progress = COMMAND_STATES.get(state, Progress.PENDING)
     if progress != Progress.FAILED:
         return Outcome(progress=progress, vendor_code_ref=ref, detail=f"{command.get('name', '')} {state}".strip())
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    error = _object(data.get("error"))
     message = str(error.get("errorMessage") or error.get("errorMesage") or "")  # sic, release notes
     return Outcome(
         progress=Progress.FAILED,
@@ -398,7 +403,8 @@ def _command_outcome(command: dict[str, Any]) -> Outcome:
 
 
 def _command_status_updated(data: dict[str, Any]) -> dict[str, Any]:
-    command = data.get("command") if isinstance(data.get("command"), dict) else data
+    nested = data.get("command")
+    command = nested if isinstance(nested, dict) else data
     outcome = _command_outcome(command)
     return {
         "kind": OUTCOME_EVENT_KINDS.get(outcome.progress, EventKind.IGNORED),

@@ -511,14 +511,16 @@ class SeamProvider(Provider):
 
     def command_status(self, lock: Lock, command: LockCommand) -> Outcome:
         outcome = self._command_outcome(command)
-        pin = command.access_code.pin if command.access_code_id else ""
+        code = command.access_code  # None, without a query, when the command is about no code
+        pin = code.pin if code is not None else ""
         return replace(outcome, detail=redact(outcome.detail, (pin,)))
 
     def _command_outcome(self, command: LockCommand) -> Outcome:
         is_delete = command.action in ("delete", "remove_code")
         if command.action not in ("create", "update", "delete", "remove_code"):
             return Outcome(progress=Progress.DONE, detail="Seam answers reads synchronously")
-        access_code_id = (command.access_code.vendor_code_ref if command.access_code_id else command.target_ref) or str(
+        code = command.access_code  # None, without a query, when the command is about no code
+        access_code_id = (code.vendor_code_ref if code is not None else command.target_ref) or str(
             (command.request_summary or {}).get("access_code_id") or ""
         )
         if command.vendor_ref:

@@ -274,6 +274,11 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+def _at(value: str) -> datetime:
+    """A timestamp known to be there: an operation's due_at, a webhook's deliver_at, a window end once checked."""
+    return datetime.fromisoformat(value)
+
+
 # --------------------------------------------------------------------------- the provider
 
 
@@ -325,6 +330,7 @@ class SimulatorProvider(Provider):
         if op is None and command.access_code_id:
             # No reference (or forgotten): answer from the lock, as a vendor's code lookup would.
             code = command.access_code
+            assert code is not None  # access_code_id is set (checked above)
             on_lock = device.codes.get(code.vendor_code_ref) if code.vendor_code_ref else None
             if command.action == "delete":
                 return Outcome(Progress.DONE if on_lock is None else Progress.PENDING)
@@ -545,8 +551,8 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
         ).order_by("device_id")
         for device in devices:
             _device_advance(device, account, now)
-            due = [item for item in device.outbox if _dt(item["deliver_at"]) <= now]
-            device.outbox = [item for item in device.outbox if _dt(item["deliver_at"]) > now]
+            due = [item for item in device.outbox if _at(item["deliver_at"]) <= now]
+            device.outbox = [item for item in device.outbox if _at(item["deliver_at"]) > now]
             deliveries.extend((item["deliver_at"], item["seq"], item["body"]) for item in due)
             device.next_due_at = _next_due(device)
             device.save()
@@ -574,9 +580,9 @@ def simulator_next_due(*, account: ProviderAccount) -> datetime | None:
 
 def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: datetime) -> None:
     profile = PROFILES[device.profile]
-    for op in sorted(device.operations, key=lambda op: _dt(op["due_at"])):
-        if op["state"] == PENDING and _dt(op["due_at"]) <= now:
-            _finish(device, account, profile, op, _dt(op["due_at"]))
+    for op in sorted(device.operations, key=lambda op: _at(op["due_at"])):
+        if op["state"] == PENDING and _at(op["due_at"]) <= now:
+            _finish(device, account, profile, op, _at(op["due_at"]))
     if profile.native_scheduling:
         for ref, held in sorted(device.codes.items()):
             starts, ends = _dt(held["starts_at"]), _dt(held["ends_at"])
@@ -587,7 +593,7 @@ def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: date
                 del device.codes[ref]
                 _emit(device, account, profile, "removed", ref=ref, now=ends + NATIVE_CLEANUP_DELAY)
     cutoff = now - FINISHED_OPS_KEPT
-    device.operations = [op for op in device.operations if op["state"] == PENDING or _dt(op["due_at"]) > cutoff]
+    device.operations = [op for op in device.operations if op["state"] == PENDING or _at(op["due_at"]) > cutoff]
 
 
 def _finish(
@@ -677,14 +683,14 @@ def _emit(
 
 
 def _next_due(device: SimulatedDevice) -> datetime | None:
-    candidates: list[datetime] = [_dt(op["due_at"]) for op in device.operations if op["state"] == PENDING]
-    candidates += [_dt(item["deliver_at"]) for item in device.outbox]
+    candidates: list[datetime] = [_at(op["due_at"]) for op in device.operations if op["state"] == PENDING]
+    candidates += [_at(item["deliver_at"]) for item in device.outbox]
     if PROFILES[device.profile].native_scheduling:
         for held in device.codes.values():
             if held["status"] == "scheduled" and held["starts_at"]:
-                candidates.append(_dt(held["starts_at"]))
+                candidates.append(_at(held["starts_at"]))
             if not held["external"] and held["ends_at"]:
-                candidates.append(_dt(held["ends_at"]) + NATIVE_CLEANUP_DELAY)
+                candidates.append(_at(held["ends_at"]) + NATIVE_CLEANUP_DELAY)
     return min(candidates, default=None)
 
 

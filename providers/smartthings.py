@@ -475,7 +475,7 @@ class SmartThingsProvider(Provider):
             raise WebhookVerificationError("the account has no SmartApp public key")
         try:
             if b"CERTIFICATE" in pem:
-                key = x509.load_pem_x509_certificate(pem).public_key()
+                key: object = x509.load_pem_x509_certificate(pem).public_key()
             else:
                 key = serialization.load_pem_public_key(pem)
         except ValueError as exc:
@@ -551,7 +551,7 @@ class SmartThingsProvider(Provider):
         if event_type != "DEVICE_EVENT":
             return [VendorEvent(vendor_event_id="", kind=EventKind.IGNORED, occurred_at=occurred_at, raw_type=event_type)]
         device_event = item.get("deviceEvent") or {}
-        base = {
+        base: dict[str, Any] = {
             "vendor_event_id": str(device_event.get("eventId") or ""),
             "vendor_device_id": str(device_event.get("deviceId") or ""),
             "occurred_at": occurred_at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
 from rest_framework.request import Request
@@ -21,7 +21,7 @@ class ApiAccess:
     tenant: Tenant
     role: str
     owner_membership: Membership | None  # set for owners: they see only the properties they own
-    user: AbstractBaseUser | None  # the session user; None for API keys
+    user: User | None  # the session user; None for API keys
     api_key: ApiKey | None
 
     @property
@@ -29,7 +29,7 @@ class ApiAccess:
         return self.role in (Role.ADMIN, Role.STAFF)
 
     @property
-    def actor(self) -> AbstractBaseUser | None:
+    def actor(self) -> User | None:
         """Who Activity rows name: the session user, or for a key the admin who created it."""
         if self.user is not None:
             return self.user

@@ -11,7 +11,7 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -33,7 +33,7 @@ def api_key_create(
     tenant: Tenant,
     name: str,
     role: str,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     now: datetime,
     owner_membership: Membership | None = None,
 ) -> tuple[ApiKey, str]:
@@ -65,7 +65,7 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey, actor: AbstractBaseUser | None, now: datetime) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: User | None, now: datetime) -> ApiKey:
     # Conditional update: revoking twice keeps the first time and writes one Activity row.
     if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
         activity_record(tenant_id=api_key.tenant_id, actor=actor, verb="api_key.revoked",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from rest_framework import permissions
+from rest_framework import generics, permissions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -27,12 +27,16 @@ class ReadOnlyForOwners(permissions.BasePermission):
     message = "This key or role is read-only."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return request.method in permissions.SAFE_METHODS or view.access.can_write
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return isinstance(view, TenantScopedViewSetMixin) and view.access.can_write
 
 
-class TenantScopedViewSetMixin:
-    authentication_classes: ClassVar[list] = [ApiKeyAuthentication, SessionAuthentication]
-    permission_classes: ClassVar[list] = [ReadOnlyForOwners]
+class TenantScopedViewSetMixin(generics.GenericAPIView):
+    """Listed first in a viewset's bases; its GenericAPIView base sits below the viewset's in the MRO."""
+
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [ReadOnlyForOwners]
     schema = TenantApiAutoSchema()
     # The lookup from a row to its Property ("property", "lock__property", "pk" for Property itself).
     property_path: ClassVar[str]
@@ -49,16 +53,17 @@ class TenantScopedViewSetMixin:
             raise TypeError(f"{cls.__name__} must say how its rows reach a property (property_path).")
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.perform_authentication(request)  # type: ignore[attr-defined]
+        self.perform_authentication(request)
         self.access = resolve_access(request)
-        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        super().initial(request, *args, **kwargs)
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
 
     def dangerously_get_queryset(self) -> QuerySet:
         """Every row of the model, across tenants. Only get_queryset may call this."""
-        return self.queryset.all()  # type: ignore[attr-defined]
+        assert self.queryset is not None, f"{type(self).__name__} must set queryset"
+        return self.queryset.all()
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular introspection: no request
@@ -69,6 +74,6 @@ class TenantScopedViewSetMixin:
         return qs
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()  # type: ignore[misc]
+        context = super().get_serializer_context()
         context["access"] = getattr(self, "access", None)
         return context

@@ -11,7 +11,8 @@ from rest_framework import serializers
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
-    fields = serializers.DictField(
+    # DRF's metaclass moves declared fields out of the class, so this does not shadow Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Per-field messages (input errors only; otherwise empty).",
     )

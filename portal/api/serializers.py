@@ -90,7 +90,8 @@ class BookingWriteSerializer(serializers.Serializer):
     guest_email = serializers.EmailField(required=False, allow_blank=True)
     check_in = serializers.DateTimeField()
     check_out = serializers.DateTimeField()
-    external_ref = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    # A subclass may drop it by setting None (DRF removes declared fields that way).
+    external_ref: serializers.CharField | None = serializers.CharField(max_length=200, required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ binds them at import time, which would ignore a changed setting).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from rest_framework.exceptions import Throttled
@@ -21,8 +21,12 @@ from portal.throttles import pin_reveal_claim
 
 
 class _ScopedRateThrottle(SimpleRateThrottle):
+    scope: str  # every subclass names its budget
+
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The stub types rates as numbers; DRF's rates are "N/period" strings (or None).
+        rates = cast("dict[str, str | None]", api_settings.DEFAULT_THROTTLE_RATES)
+        return rates.get(self.scope)
 
 
 class ApiKeyRateThrottle(_ScopedRateThrottle):
@@ -55,7 +59,8 @@ def pin_reveal_spend(access: ApiAccess) -> None:
         who, label, actor = f"key:{access.api_key.pk}", f"API key “{access.api_key.name}”", None
     else:
         user = access.user
-        who, label, actor = f"user:{user.pk}", user.get_username(), user  # type: ignore[union-attr]
+        assert user is not None  # resolve_access: a caller without an API key is a signed-in user
+        who, label, actor = f"user:{user.pk}", user.get_username(), user
     decision = pin_reveal_claim(tenant=access.tenant, who=who, label=label, actor=actor, now=timezone.now())
     if not decision.allowed:
         raise Throttled(wait=decision.retry_after, detail="Too many PIN reveals; try again later.")

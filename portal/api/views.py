@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Q, QuerySet
@@ -195,7 +195,7 @@ def booking_upsert_by_ref(
     tenant: Tenant,
     external_ref: str,
     data: dict[str, Any],
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     visible: QuerySet[Booking],
 ) -> tuple[Booking, bool]:
     """The API booking with ``external_ref``, created or brought up to date; only real changes are saved,

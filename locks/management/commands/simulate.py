@@ -144,8 +144,10 @@ def tasks_inline() -> Iterator[None]:
         kwargs = {k: v for k, v in kwargs.items() if not k.startswith(("q_", "hook", "group", "task_name"))}
         if isinstance(func, str):
             module_name, name = func.rsplit(".", 1)
-            func = getattr(importlib.import_module(module_name), name)
-        return func(*args, **kwargs)
+            call: Callable[..., Any] = getattr(importlib.import_module(module_name), name)
+        else:
+            call = func
+        return call(*args, **kwargs)
 
     with mock.patch("django_q.tasks.async_task", run_now):
         yield
