@@ -34,7 +34,7 @@ def lock_place(
     *, lock: Lock, property: Property | None, name: str, actor: User | None, now: datetime
 ) -> Lock:
     """Assign/move (`property`, None = unassigned) and rename a lock in one step."""
-    lock = Lock.objects.select_for_update().select_related("property").get(pk=lock.pk)
+    lock = Lock.objects.select_for_update(of=("self",)).select_related("property").get(pk=lock.pk)
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Name the lock."})
@@ -76,7 +76,7 @@ def _follow_property(lock: Lock, prop: Property | None, *, now: datetime, actor:
 def lock_release(*, lock: Lock, keep_codes: bool, actor: User | None, now: datetime) -> Lock:
     """Stop managing a lock. Its codes are removed through its queue first, unless `keep_codes`: then they
     stay on the lock and Lockstep forgets them (marked removed here, nothing sent)."""
-    lock = Lock.objects.select_for_update().select_related("property").get(pk=lock.pk)
+    lock = Lock.objects.select_for_update(of=("self",)).select_related("property").get(pk=lock.pk)
     if not lock.managed:
         return lock
     for code in _live_codes(lock):
