@@ -180,14 +180,16 @@ def _lock_facts(device: DeviceInfo) -> dict[str, Any]:
 
 @transaction.atomic
 def account_import_devices(
-    *, account: ProviderAccount, property: Property, actor: AbstractBaseUser | AnonymousUser | None, now: datetime
+    *, account: ProviderAccount, actor: AbstractBaseUser | AnonymousUser | None, now: datetime,
+    property: Property | None = None,
 ) -> ImportResult:
-    """Create a Lock for each vendor device not yet known (in `property`) and refresh known ones.
+    """Create a Lock for each vendor device not yet known and refresh known ones. New locks land
+    unassigned (or in `property` when given): staff place them on the unassigned devices list.
 
-    Known locks keep their property: moving a lock that holds guest codes is a decision, not an import.
-    Raises ProviderError when the vendor cannot be asked.
+    Known locks keep their property: moving a lock that holds guest codes is a decision, not an import. A
+    lock staff stopped managing comes back, unassigned. Raises ProviderError when the vendor cannot be asked.
     """
-    if property.tenant_id != account.tenant_id:
+    if property is not None and property.tenant_id != account.tenant_id:
         raise ValidationError({"property": "Unknown property."})
     devices = get_provider(account).list_devices()
     known = {lock.vendor_device_id: lock for lock in Lock.objects.filter(provider_account=account)}
@@ -207,14 +209,15 @@ def account_import_devices(
             for name, value in facts.items():
                 setattr(lock, name, value)
             lock.last_seen_at = now
-            lock.save(update_fields=[*facts, "last_seen_at"])
+            lock.managed = True
+            lock.save(update_fields=[*facts, "last_seen_at", "managed"])
             updated.append(lock)
         # Online and battery go through the one writer of device facts, with their issues.
         lock_observe_device(lock=lock, now=now, online=device.online, battery_level=device.battery_level)
     activity_record(
         tenant_id=account.tenant_id, actor=actor, verb="provider_account.devices_imported", now=now,
         message=f"{actor} imported devices from “{account.name}”: {len(created)} new, {len(updated)} refreshed",
-        data={"account_id": account.pk, "property_id": property.pk, "created": [lk.pk for lk in created],
-              "updated": [lk.pk for lk in updated]},
+        data={"account_id": account.pk, "property_id": property.pk if property else None,
+              "created": [lk.pk for lk in created], "updated": [lk.pk for lk in updated]},
     )
     return ImportResult(created=created, updated=updated)

@@ -13,7 +13,10 @@ from portal.tenancy import TenantManager
 
 class Lock(models.Model):
     tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="locks")
-    property = models.ForeignKey("portal.Property", on_delete=models.CASCADE, related_name="locks")
+    # NULL: unassigned (imported, not yet placed, or no longer managed); such a lock gets no guest codes.
+    property = models.ForeignKey(
+        "portal.Property", null=True, blank=True, on_delete=models.SET_NULL, related_name="locks"
+    )
     provider_account = models.ForeignKey(
         "providers.ProviderAccount", on_delete=models.PROTECT, related_name="locks"
     )
@@ -30,6 +33,8 @@ class Lock(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
     reconcile_requested = models.BooleanField(default=False)
+    # False once staff stop managing the lock: hidden, never reconciled, its last deletes still go out.
+    managed = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()

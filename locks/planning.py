@@ -45,8 +45,8 @@ def code_window(*, booking: Booking, lock: Lock, now: datetime) -> tuple[datetim
     a datetime in its own zone by wall clock, which would shift a 72 h lead by an hour across a change,
     and would make the answer depend on whether the booking came from a form or from the database.)"""
     prop = booking.property
-    starts_at = booking.check_in.astimezone(UTC) - timedelta(minutes=prop.before_minutes)
-    ends_at = booking.check_out.astimezone(UTC) + timedelta(minutes=prop.after_minutes)
+    starts_at = booking.check_in.astimezone(UTC) - timedelta(minutes=prop.effective_before_minutes)
+    ends_at = booking.check_out.astimezone(UTC) + timedelta(minutes=prop.effective_after_minutes)
     if lock.native_scheduling:
         lead = timedelta(hours=engine().NATIVE_PRELOAD_HOURS)
     else:
@@ -168,11 +168,14 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
         .exclude(status=CodeStatus.REMOVED).order_by("id")
     )
     locks = list(Lock.objects.filter(property_id=booking.property_id).order_by("id"))
-    wanted = booking.status == BookingStatus.CONFIRMED
+    # An archived property keeps its history but puts no codes on any lock.
+    wanted = booking.status == BookingStatus.CONFIRMED and booking.property.archived_at is None
     lock_ids = {lock.pk for lock in locks}
     for code in codes:
         if not wanted or code.lock_id not in lock_ids:
-            code_remove(code=code, now=now, actor=actor, note="booking cancelled" if not wanted else "moved")
+            note = "moved" if wanted else ("property archived" if booking.status == BookingStatus.CONFIRMED
+                                           else "booking cancelled")
+            code_remove(code=code, now=now, actor=actor, note=note)
     if not wanted:
         return
     by_lock = {code.lock_id: code for code in codes if code.lock_id in lock_ids}
@@ -198,7 +201,7 @@ def _pins_for_locks(booking: Booking, locks: list[Lock]) -> tuple[dict[int, str]
         return {}, ""
     taken = {lock.pk: live_pins(lock) for lock in settable}
     common_key = f"booking-{booking.pk}" if len(settable) > 1 else ""
-    if booking.property.pin_policy == "phone_last4" and booking.guest_phone:
+    if booking.property.effective_pin_policy == "phone_last4" and booking.guest_phone:
         phone = {lock.pk: pins.phone_pin(booking.guest_phone, lock.requirements or {}, taken=taken[lock.pk])
                  for lock in settable}
         if None not in phone.values() and len(set(phone.values())) == 1:

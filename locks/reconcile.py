@@ -78,7 +78,7 @@ def locks_due_for_reconcile(*, now: datetime) -> list[int]:
     ).values("lock_id")
     return list(
         Lock.objects.filter(Q(reconcile_requested=True) | Q(last_reconciled_at__isnull=True)
-                            | Q(last_reconciled_at__lt=old))
+                            | Q(last_reconciled_at__lt=old), managed=True)
         .exclude(pk__in=reading)
         .order_by("last_reconciled_at").values_list("pk", flat=True)
     )

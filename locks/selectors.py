@@ -79,7 +79,7 @@ def attention_queue(
 
     settings = engine()
     codes = AccessCode.objects.for_tenant(tenant).select_related("lock", "booking")
-    locks = Lock.objects.for_tenant(tenant).select_related("property")
+    locks = Lock.objects.for_tenant(tenant).filter(managed=True).select_related("property")
     if properties is not None:
         property_ids = [p.pk for p in properties]
         codes = codes.filter(lock__property_id__in=property_ids)
@@ -119,7 +119,7 @@ def attention_queue(
         ))
     for lock in locks.filter(online=False):
         items.append(AttentionItem(kind="lock_offline", title=f"{lock.name} is offline",
-                                   detail=lock.property.name, since=lock.last_seen_at, lock=lock))
+                                   detail=lock.property.name if lock.property else "unassigned", since=lock.last_seen_at, lock=lock))
     for lock in locks.filter(battery_level__lt=settings.LOW_BATTERY_LEVEL):
         items.append(AttentionItem(kind="lock_low_battery", title=f"{lock.name} battery low",
                                    detail=f"{lock.battery_level:.0%}", since=None, lock=lock))

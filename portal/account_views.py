@@ -6,12 +6,13 @@ webhook secret, shown once in the response to the POST that made it.
 
 from __future__ import annotations
 
+import secrets
 from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Max
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_POST
 from locks import fleet
 from portal import provider_accounts as accounts
 from portal.forms_accounts import AccountForm, ImportDevicesForm
+from portal.forms_properties import VirtualLockForm
 from portal.http import TenantRequest
 from portal.permissions import admin_required
 from portal.tenancy import get_for_tenant
@@ -99,6 +101,7 @@ def account_detail(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
         "oauth_connected": oauth.stored_token(account.credentials) is not None,
         "last_event_at": account.webhook_events.aggregate(last=Max("received_at"))["last"],
         "history": accounts.account_history(account=account),
+        "virtual_form": VirtualLockForm() if account.vendor == Vendor.SIMULATOR else None,
     }
     return render(request, "providers/account_detail.html", context)
 
@@ -191,3 +194,27 @@ def account_webhook_secret(request: TenantRequest, account_uuid: UUID) -> HttpRe
         )
     context = {"account": account, "secret": secret, "webhook_url": accounts.webhook_url(account)}
     return render(request, "providers/webhook_secret.html", context)
+
+
+@admin_required
+@require_POST
+def account_virtual_lock(request: TenantRequest, account_uuid: UUID) -> HttpResponse:
+    """A simulator account grows a virtual lock of a vendor profile, so a trial needs no hardware. It is a
+    device at the (simulated) vendor: "Import devices" brings it in, unassigned, like any other."""
+    from providers.simulator import simulator_device_create
+
+    account = _account(request, account_uuid)
+    if account.vendor != Vendor.SIMULATOR:
+        raise Http404("Only simulator accounts have virtual locks.")
+    form = VirtualLockForm(request.POST)
+    if form.is_valid():
+        device = simulator_device_create(
+            account=account, device_id=f"sim-{secrets.token_hex(4)}", profile=form.cleaned_data["profile"],
+            name=form.cleaned_data["name"].strip(),
+        )
+        messages.success(request, f"Virtual lock “{device.name}” added. Import devices to start using it.")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+    return redirect("providers:account_detail", tenant_slug=request.tenant.slug, account_uuid=account.uuid)

@@ -24,7 +24,7 @@ from locks.conf import engine
 from locks.models import AccessCode, Activity, CodeStatus, IssueKind, IssueStatus, LockIssue
 from locks.selectors import codes_not_on_lock
 from portal.activity_words import code_owner_words
-from portal.models import Membership, Property, Role, Tenant
+from portal.models import BookingFeed, Membership, Role, Tenant
 from portal.times import ago, local_time
 from providers.models import ProviderAccount
 
@@ -83,11 +83,17 @@ def _lock_url(base: str, tenant: Tenant, lock_id: int) -> str:
     return base + reverse("locks:lock_detail", args=[tenant.slug, lock_id])
 
 
+def _zone(code: AccessCode) -> str:
+    """The code's door's zone: its property's, or the tenant's for a lock not assigned to one."""
+    prop = code.lock.property
+    return prop.timezone if prop is not None else code.tenant.timezone
+
+
 def _starts(code: AccessCode, now: datetime) -> str:
     """When the code starts, in its property's zone, as the pages write it ("Tue Jul 1, 15:00 EDT, in 3 h")."""
     if code.starts_at is None:
         return "it has no start"
-    when = local_time(code.starts_at, code.lock.property.timezone, now=now)
+    when = local_time(code.starts_at, _zone(code), now=now)
     return f"it starts {when} ({ago(code.starts_at, now=now)})"
 
 
@@ -95,7 +101,7 @@ def _ended(code: AccessCode, now: datetime) -> str:
     """When the code's window ended, in its property's zone ("Tue Jul 1, 11:00 EDT (2 h ago)")."""
     if code.ends_at is None:
         return "its window is open-ended"
-    return f"{local_time(code.ends_at, code.lock.property.timezone, now=now)} ({ago(code.ends_at, now=now)})"
+    return f"{local_time(code.ends_at, _zone(code), now=now)} ({ago(code.ends_at, now=now)})"
 
 
 def _issue_line(issue: LockIssue, base: str, tenant: Tenant, now: datetime) -> AlertLine:
@@ -193,9 +199,12 @@ def digest_send(*, now: datetime) -> int:
         if other_open:
             lines.append(AlertLine(f"{other_open} other open issue(s) on locks",
                                    base + reverse("locks:issue_list", args=[tenant.slug])))
-        for prop in Property.objects.for_tenant(tenant).exclude(ical_last_error="").order_by("name"):
-            lines.append(AlertLine(f"{prop.name}: iCal feed failing — {prop.ical_last_error}",
-                                   base + reverse("property_detail", args=[tenant.slug, prop.pk])))
+        failing = (BookingFeed.objects.for_tenant(tenant).exclude(last_error="")
+                   .filter(property__archived_at__isnull=True).select_related("property")
+                   .order_by("property__name", "label"))
+        for feed in failing:
+            lines.append(AlertLine(f"{feed.property.name}: iCal feed “{feed.label}” failing — {feed.last_error}",
+                                   base + reverse("property_detail", args=[tenant.slug, feed.property_id])))
         if _send(tenant, f"Daily digest for {tenant.name}", f"{tenant.name}: still open today.", lines):
             activity_record(tenant_id=tenant.pk, verb="alert.digest", message="Daily digest mailed",
                             data={"day": today, "lines": len(lines)}, now=now)

@@ -2,7 +2,10 @@
 
 Columns: property (name or id), guest_name, guest_phone, guest_email, check_in, check_out, external_ref.
 Dates are ``YYYY-MM-DD`` (the property's check-in/check-out time applies) or ``YYYY-MM-DD HH:MM`` /
-ISO 8601 (local to the property unless an offset is given). A row whose ``external_ref`` matches an earlier
+ISO 8601 (local to the property unless an offset is given); when the upload says the file writes dates the
+US way (``12/28/2026``) or day first (``28/12/2026``), those are read too, with an optional ``HH:MM``.
+A row that overlaps a confirmed booking of its property is not saved: it becomes a conflict on the
+property page (portal/conflicts.py). A row whose ``external_ref`` matches an earlier
 CSV import changes that booking; other rows create bookings. Nothing is written by ``csv_preview``; the
 preview is plain data (JSON-safe) so the page can keep it in the session until the user confirms, and
 ``csv_apply`` checks each row again, because bookings may have changed in between.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -24,12 +28,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from portal import services as booking_services
+from portal.conflicts import conflict_record
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
 
 COLUMNS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "external_ref")
 REQUIRED_COLUMNS = ("property", "guest_name", "check_in", "check_out")
 MAX_ROWS = 2000
 DATE_HELP = "use YYYY-MM-DD or YYYY-MM-DD HH:MM"
+# How the file writes dates that are not ISO (the upload form asks). ISO dates are read whatever the choice.
+DATE_ORDERS = {
+    "iso": "YYYY-MM-DD (ISO)",
+    "us": "MM/DD/YYYY (US)",
+    "dmy": "DD/MM/YYYY (day first)",
+}
+SLASHED = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[ T](\d{1,2}):(\d{2}))?$")
 
 
 class CsvFileError(ValueError):
@@ -40,8 +52,9 @@ class Action:
     CREATE = "create"
     UPDATE = "update"
     UNCHANGED = "unchanged"
+    CONFLICT = "conflict"  # overlaps a confirmed booking: listed on the property page, not saved
     REJECT = "reject"
-    ALL = (CREATE, UPDATE, UNCHANGED, REJECT)
+    ALL = (CREATE, UPDATE, UNCHANGED, CONFLICT, REJECT)
 
 
 @dataclass
@@ -52,6 +65,8 @@ class CsvRow:
     errors: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     booking_id: int | None = None
+    date_order: str = "iso"
+    conflict: str = ""
 
 
 @dataclass
@@ -59,17 +74,32 @@ class CsvResult:
     created: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # "line 4: why"
+    conflicts: list[str] = field(default_factory=list)  # "line 4: overlaps …"
 
 
-def _parse_when(raw: str, prop: Property, default_time: time, label: str) -> datetime:
+def _slashed(raw: str, order: str, default_time: time) -> tuple[date, time] | None:
+    match = SLASHED.match(raw)
+    if match is None or order not in ("us", "dmy"):
+        return None
+    first, second, year, hour, minute = match.groups()
+    month, day = (first, second) if order == "us" else (second, first)
+    at = time(int(hour), int(minute)) if hour is not None else default_time
+    return date(int(year), int(month), int(day)), at
+
+
+def _parse_when(raw: str, prop: Property, default_time: time, label: str, order: str = "iso") -> datetime:
     raw = raw.strip()
     zone = ZoneInfo(prop.timezone)
+    help_text = DATE_HELP if order == "iso" else f"use {DATE_ORDERS[order].split(' ')[0]} [HH:MM] or {DATE_HELP[4:]}"
     try:
+        slashed = _slashed(raw, order, default_time)
+        if slashed is not None:
+            return datetime.combine(*slashed, tzinfo=zone)
         if len(raw) == 10:
             return datetime.combine(date.fromisoformat(raw), default_time, tzinfo=zone)
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise ValidationError(f"Bad {label} date “{raw}” ({DATE_HELP}).") from None
+        raise ValidationError(f"Bad {label} date “{raw}” ({help_text}).") from None
     return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
@@ -80,7 +110,9 @@ def _find_property(raw: str, properties: dict[str, Property]) -> Property:
     return prop
 
 
-def _clean(values: dict[str, str], properties: dict[str, Property]) -> tuple[dict[str, Any], list[str]]:
+def _clean(
+    values: dict[str, str], properties: dict[str, Property], order: str = "iso"
+) -> tuple[dict[str, Any], list[str]]:
     """The booking fields of one row, and every reason it cannot be imported."""
     errors: list[str] = []
     data: dict[str, Any] = {
@@ -105,7 +137,7 @@ def _clean(values: dict[str, str], properties: dict[str, Property]) -> tuple[dic
         ("check_out", prop.checkout_time, "check-out"),
     ):
         try:
-            data[key] = _parse_when(values[key], prop, default_time, label)
+            data[key] = _parse_when(values[key], prop, default_time, label, order)
         except ValidationError as exc:
             errors.extend(exc.messages)
     if "check_in" in data and "check_out" in data and data["check_out"] <= data["check_in"]:
@@ -150,8 +182,12 @@ def _changed_fields(booking: Booking, data: dict[str, Any]) -> list[str]:
     return [name for name, value in data.items() if getattr(booking, name) != value]
 
 
-def csv_preview(*, tenant: Tenant, properties: QuerySet[Property], text: str) -> list[CsvRow]:
+def csv_preview(
+    *, tenant: Tenant, properties: QuerySet[Property], text: str, date_order: str = "iso"
+) -> list[CsvRow]:
     """What importing ``text`` would do, row by row. Writes nothing."""
+    if date_order not in DATE_ORDERS:
+        raise CsvFileError("Choose how the file writes dates.")
     by_key = _properties_by_key(properties)
     existing = {
         b.external_ref: b
@@ -160,8 +196,8 @@ def csv_preview(*, tenant: Tenant, properties: QuerySet[Property], text: str) ->
     seen_refs: set[str] = set()
     preview = []
     for number, values in enumerate(_read(text), start=2):  # line 1 is the header
-        row = CsvRow(line=number, values=values)
-        data, row.errors = _clean(values, by_key)
+        row = CsvRow(line=number, values=values, date_order=date_order)
+        data, row.errors = _clean(values, by_key, date_order)
         ref = values["external_ref"].strip()
         if ref in seen_refs:
             row.errors.append(f"Reference “{ref}” appears twice in this file.")
@@ -179,12 +215,20 @@ def csv_preview(*, tenant: Tenant, properties: QuerySet[Property], text: str) ->
                 row.action = Action.UPDATE if row.changes else Action.UNCHANGED
         if row.errors:
             row.action = Action.REJECT
+        elif row.action in (Action.CREATE, Action.UPDATE):
+            clash = booking_services.booking_overlapping(
+                prop=data["property"], check_in=data["check_in"], check_out=data["check_out"], exclude=booking
+            )
+            if clash is not None:
+                row.action = Action.CONFLICT
+                row.conflict = booking_services.BookingOverlap(clash, data["property"]).messages[0]
         preview.append(row)
     return preview
 
 
 def preview_to_session(rows: list[CsvRow]) -> list[dict[str, Any]]:
-    return [asdict(row) for row in rows if row.action in (Action.CREATE, Action.UPDATE)]
+    """The rows the confirmation will try: conflicts too, so they are listed on the property page."""
+    return [asdict(row) for row in rows if row.action in (Action.CREATE, Action.UPDATE, Action.CONFLICT)]
 
 
 def csv_apply(
@@ -201,7 +245,7 @@ def csv_apply(
     result = CsvResult()
     for stored in rows:
         row = CsvRow(**stored)
-        data, errors = _clean(row.values, by_key)
+        data, errors = _clean(row.values, by_key, row.date_order if row.date_order in DATE_ORDERS else "iso")
         ref = row.values["external_ref"].strip()
         try:
             if errors:
@@ -220,6 +264,11 @@ def csv_apply(
                         result.updated.append(booking.pk)
                 else:
                     raise ValidationError(f"Booking “{ref}” was cancelled meanwhile.")
+        except booking_services.BookingOverlap as exc:
+            conflict_record(prop=data["property"], feed=None, source=BookingSource.CSV, external_ref=ref,
+                            guest_name=data["guest_name"], check_in=data["check_in"], check_out=data["check_out"],
+                            clash=exc.clash, now=now)
+            result.conflicts.append(f"line {row.line}: {' '.join(exc.messages)}")
         except ValidationError as exc:
             result.failed.append(f"line {row.line}: {' '.join(exc.messages)}")
         except IntegrityError:

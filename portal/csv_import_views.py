@@ -9,9 +9,17 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.csv_import import COLUMNS, Action, CsvFileError, csv_apply, csv_preview, preview_to_session
+from portal.csv_import import (
+    COLUMNS,
+    DATE_ORDERS,
+    Action,
+    CsvFileError,
+    csv_apply,
+    csv_preview,
+    preview_to_session,
+)
 from portal.http import TenantRequest
-from portal.permissions import editor_required, visible_properties
+from portal.permissions import editor_required, listed_properties
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
@@ -22,6 +30,8 @@ def _session_key(request: TenantRequest) -> str:
 
 class UploadForm(forms.Form):
     file = forms.FileField(label="CSV file")
+    date_order = forms.ChoiceField(label="Dates in the file are written", choices=list(DATE_ORDERS.items()),
+                                   initial="iso", required=False)
 
     def clean_file(self) -> str:
         upload = self.cleaned_data["file"]
@@ -40,7 +50,8 @@ def csv_import(request: TenantRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             rows = csv_preview(
-                tenant=request.tenant, properties=visible_properties(request), text=form.cleaned_data["file"]
+                tenant=request.tenant, properties=listed_properties(request), text=form.cleaned_data["file"],
+                date_order=form.cleaned_data["date_order"] or "iso",
             )
         except CsvFileError as exc:
             form.add_error("file", str(exc))
@@ -64,10 +75,12 @@ def csv_import_confirm(request: TenantRequest) -> HttpResponse:
         messages.error(request, "Nothing to import: upload the file again.")
         return redirect("csv_import", tenant_slug=request.tenant.slug)
     result = csv_apply(
-        tenant=request.tenant, properties=visible_properties(request), rows=rows, actor=request.user,
+        tenant=request.tenant, properties=listed_properties(request), rows=rows, actor=request.user,
         now=timezone.now(),
     )
     messages.success(request, f"Imported: {len(result.created)} new, {len(result.updated)} changed.")
+    for conflict in result.conflicts:
+        messages.warning(request, f"Not imported, {conflict} It is listed as a conflict on the property page.")
     for failure in result.failed:
         messages.error(request, f"Not imported, {failure}")
     return redirect("booking_list", tenant_slug=request.tenant.slug)

@@ -1,10 +1,20 @@
-"""iCal booking feeds (Airbnb, Vrbo, Booking.com …): one feed per property, imported every 15 minutes.
+"""iCal booking feeds (Airbnb, Vrbo/Abritel, Booking.com …): any number per property (BookingFeed), each
+imported every 15 minutes and on "Sync now".
 
-Each VEVENT is a stay: UID → ``external_ref`` (source "ical"), DTSTART/DTEND dates → check-in/out at
-the property's times in its time zone. New events create bookings, moved events move them, future
-bookings whose event vanished are cancelled. A feed that cannot be fetched or parsed changes nothing:
-the last good bookings stay, ``Property.ical_last_error`` says why and an Activity row records when it
-broke (and when it recovered), so the property page, the API and the daily digest can show it.
+Each VEVENT that is a guest's stay becomes a booking: UID → ``external_ref`` (source "ical", the feed
+recorded). Channels export in their own languages and shapes, so what an event *is* comes from tables, not
+guesses: blocks ("Not available", "Airbnb (Not available)", "Indisponible", "Blocked"), owner stays and
+tentative holds ("Provisoire", STATUS:TENTATIVE) never become confirmed stays with codes. The guest's name
+and the reservation reference are read from where each channel puts them (Vrbo's "Guest Name:" line, the
+summary after "Reserved - " / "Réservée - ", Airbnb's reservation URL in DESCRIPTION).
+
+A stay's days come from the event and its hours from the property's check-in/check-out times, unless the
+event carries a real local time: a date written as midnight UTC (``DTEND:20250105T000000Z``) or as a
+floating midnight is a date. New events create bookings, moved events move them, future bookings whose
+event vanished from *their* feed are cancelled. An event that overlaps a confirmed booking is not imported:
+it becomes a conflict on the property page (portal/conflicts.py). A feed that cannot be fetched or parsed
+changes nothing: the last good bookings stay, ``BookingFeed.last_error`` says why and an Activity row
+records when it broke (and when it recovered).
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +32,8 @@ from django.db import IntegrityError, transaction
 
 from locks.activity import activity_record
 from portal import services as booking_services
-from portal.models import Booking, BookingSource, BookingStatus, Property
+from portal.conflicts import conflict_record, conflicts_resolve
+from portal.models import Booking, BookingFeed, BookingSource, BookingStatus, Property
 from providers.egress import (
     EgressAddressRefused,
     EgressError,
@@ -38,11 +49,37 @@ from providers.egress import (
 logger = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = (5.0, 20.0)  # connect, read (seconds); EGRESS_DEADLINE_SECONDS bounds the whole fetch
-# Channel placeholders that block dates without a guest (owner stays, "not available").
-BLOCK_MARKERS = ("not available", "blocked", "closed")
-GENERIC_SUMMARIES = {"reserved", "reservation", "booked", "airbnb", ""}
+SYNC_EVERY = timedelta(minutes=15)  # the schedule of portal.tasks.import_feeds
+
+# SUMMARY words of events that hold dates without a guest: channel blocks and owner stays, in the languages
+# channels export in. Matched as words, case-insensitively.
+NOT_A_STAY = re.compile(
+    r"\b(not available|unavailable|blocked|closed|indisponible|bloqu[ée]e?|no disponible|nicht verfügbar|"
+    r"non disponibile|owner|propriétaire|proprietario|eigentümer|maintenance)\b",
+    re.IGNORECASE,
+)
+# Holds that may still fall through: never a confirmed stay.
+TENTATIVE = re.compile(
+    r"\b(tentative|provisoire|provisional|on hold|hold|pending|inquiry|enquiry|demande|option|provisorisch)\b",
+    re.IGNORECASE,
+)
+STATUS_NOT_A_STAY = {"TENTATIVE", "CANCELLED"}
+# "Reserved - Jane", "Réservée - Melanie", "Booked: Li": the words before the guest's name.
+RESERVED_PREFIX = re.compile(
+    r"^\s*(reserved|booked|reservation|réservée?|réservation|reservado|reservada|reserviert|gebucht|prenotato)"
+    r"\s*(?:[-:–—]\s*|$)",
+    re.IGNORECASE,
+)
+# Where channels write the guest's name in DESCRIPTION (Vrbo/Abritel: "Guest Name: …").
+GUEST_NAME_LINE = re.compile(r"^\s*(?:guest name|nom du voyageur|nom du client|gastname)\s*:\s*(.+?)\s*$",
+                             re.IGNORECASE | re.MULTILINE)
+# Where channels write the reservation reference: Airbnb's reservation URL, Vrbo's "Reservation ID:".
+REFERENCE_PATTERNS = (
+    re.compile(r"/reservations/details/([A-Z0-9]+)", re.IGNORECASE),
+    re.compile(r"^\s*(?:reservation id|réservation|numéro de réservation|booking id)\s*:\s*([A-Z0-9-]+)",
+               re.IGNORECASE | re.MULTILINE),
+)
 PHONE_LAST4 = re.compile(r"Phone Number \(Last 4 Digits\):\s*(\d{4})", re.IGNORECASE)
-RESERVATION_CODE = re.compile(r"/reservations/details/([A-Z0-9]+)", re.IGNORECASE)
 
 
 class FeedError(Exception):
@@ -56,14 +93,17 @@ class FeedStay:
     check_out: date | datetime
     guest_name: str
     guest_phone: str
+    channel_ref: str = ""
 
 
 @dataclass
 class FeedResult:
+    feed_id: int
     property_id: int
     created: list[int] = field(default_factory=list)
     moved: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # UIDs that overlap a confirmed booking
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)  # "UID: why"
     error: str = ""
@@ -108,13 +148,29 @@ def feed_fetch(*, url: str) -> bytes:
     return response.content
 
 
-def _guest(summary: str, description: str, uid: str) -> tuple[str, str]:
+def _is_a_stay(summary: str, status: str) -> bool:
+    if status.upper() in STATUS_NOT_A_STAY:
+        return False
+    bare = RESERVED_PREFIX.sub("", summary)
+    return not (NOT_A_STAY.search(bare) or TENTATIVE.search(bare))
+
+
+def _reference(description: str) -> str:
+    for pattern in REFERENCE_PATTERNS:
+        match = pattern.search(description)
+        if match:
+            return match.group(1)[:60]
+    return ""
+
+
+def _guest(summary: str, description: str, uid: str, reference: str) -> tuple[str, str]:
     match = PHONE_LAST4.search(description)
     phone = match.group(1) if match else ""
-    name = re.sub(r"^\s*(reserved|booked)\s*[-:–]\s*", "", summary, flags=re.IGNORECASE).strip()
-    if name.lower() in GENERIC_SUMMARIES:
-        code = RESERVATION_CODE.search(description)
-        name = f"Guest {code.group(1) if code else uid[:8]}"
+    line = GUEST_NAME_LINE.search(description)
+    name = line.group(1).strip() if line else RESERVED_PREFIX.sub("", summary).strip()
+    # "Reserved", "Airbnb", a bare channel word: no name, so the reservation says who it is.
+    if not name or name.lower() in {"airbnb", "vrbo", "abritel", "homeaway", "booking.com"}:
+        name = f"Guest {reference or uid[:8]}"
     return name[:200], phone
 
 
@@ -130,7 +186,7 @@ def feed_parse(*, body: bytes) -> list[FeedStay]:
     for number, event in enumerate(calendar.walk("VEVENT"), start=1):
         uid = str(event.get("UID", "")).strip()
         summary = str(event.get("SUMMARY", "")).strip()
-        if not uid or any(marker in summary.lower() for marker in BLOCK_MARKERS):
+        if not uid or not _is_a_stay(summary, str(event.get("STATUS", ""))):
             continue
         start = _date_or_datetime(event.get("DTSTART"), number)
         if start is None:
@@ -138,9 +194,23 @@ def feed_parse(*, body: bytes) -> list[FeedStay]:
         end = _event_end(event, start, number)
         if end is None:
             continue
-        name, phone = _guest(summary, str(event.get("DESCRIPTION", "")), uid)
-        stays.append(FeedStay(uid=uid[:200], check_in=start, check_out=end, guest_name=name, guest_phone=phone))
+        description = str(event.get("DESCRIPTION", ""))
+        reference = _reference(description)
+        name, phone = _guest(summary, description, uid, reference)
+        stays.append(FeedStay(uid=uid[:200], check_in=_as_date_if_midnight(start),
+                              check_out=_as_date_if_midnight(end), guest_name=name, guest_phone=phone,
+                              channel_ref=reference))
     return stays
+
+
+def _as_date_if_midnight(value: date | datetime) -> date | datetime:
+    """Channels that cannot write a DATE write midnight UTC (or a floating midnight) instead; that is a day,
+    not a time: read as a time it ended the guest's code at 19:00 the evening before check-out in New York."""
+    if not isinstance(value, datetime) or value.time() != time(0, 0):
+        return value
+    if value.tzinfo is None or (value.utcoffset() == timedelta(0) and str(value.tzinfo) in {"UTC", "Z", "Etc/UTC"}):
+        return value.date()
+    return value
 
 
 def _date_or_datetime(prop: Any, number: int) -> date | datetime | None:
@@ -166,25 +236,24 @@ def _event_end(event: Any, start: date | datetime, number: int) -> date | dateti
     return start + duration
 
 
-def _at_property_time(value: date | datetime, prop: Property, *, arriving: bool) -> datetime:
-    zone = ZoneInfo(prop.timezone)
+def _at_property_time(value: date | datetime, zone: ZoneInfo, at: time) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=zone)
-    return datetime.combine(value, prop.checkin_time if arriving else prop.checkout_time, tzinfo=zone)
+    return datetime.combine(value, at, tzinfo=zone)
 
 
-def feed_apply(*, prop: Property, stays: list[FeedStay], now: datetime) -> FeedResult:
-    """Bring the property's iCal bookings in line with a freshly parsed feed. Safe to repeat."""
-    result = FeedResult(property_id=prop.pk)
-    existing = {
-        b.external_ref: b
-        for b in Booking.objects.for_tenant(prop.tenant).filter(source=BookingSource.ICAL, property=prop)
-    }
-    seen = set()
+def feed_apply(*, feed: BookingFeed, stays: list[FeedStay], now: datetime) -> FeedResult:
+    """Bring the feed's bookings in line with a freshly parsed copy of it. Safe to repeat."""
+    prop = Property.objects.select_related("tenant").get(pk=feed.property_id)  # its times as stored
+    zone = ZoneInfo(prop.timezone)
+    result = FeedResult(feed_id=feed.pk, property_id=prop.pk)
+    existing = {b.external_ref: b for b in Booking.objects.filter(feed=feed, source=BookingSource.ICAL)}
+    seen: set[str] = set()
+    imported: list[str] = []
     for stay in stays:
         seen.add(stay.uid)
-        check_in = _at_property_time(stay.check_in, prop, arriving=True)
-        check_out = _at_property_time(stay.check_out, prop, arriving=False)
+        check_in = _at_property_time(stay.check_in, zone, prop.checkin_time)
+        check_out = _at_property_time(stay.check_out, zone, prop.checkout_time)
         booking = existing.get(stay.uid)
         try:
             if booking is None:
@@ -193,7 +262,7 @@ def feed_apply(*, prop: Property, stays: list[FeedStay], now: datetime) -> FeedR
                 booking = booking_services.booking_create(
                     tenant=prop.tenant, property=prop, guest_name=stay.guest_name, guest_phone=stay.guest_phone,
                     check_in=check_in, check_out=check_out, source=BookingSource.ICAL, external_ref=stay.uid,
-                    now=now,
+                    feed=feed, channel_ref=stay.channel_ref, now=now,
                 )
                 result.created.append(booking.pk)
             elif booking.status == BookingStatus.CONFIRMED and (booking.check_in, booking.check_out) != (
@@ -203,6 +272,12 @@ def feed_apply(*, prop: Property, stays: list[FeedStay], now: datetime) -> FeedR
                 result.moved.append(booking.pk)
             else:
                 result.unchanged += 1
+            imported.append(stay.uid)
+        except booking_services.BookingOverlap as exc:
+            conflict_record(prop=prop, feed=feed, source=BookingSource.ICAL, external_ref=stay.uid,
+                            guest_name=stay.guest_name, check_in=check_in, check_out=check_out, clash=exc.clash,
+                            now=now)
+            result.conflicts.append(stay.uid)
         except ValidationError as exc:
             result.rejected.append(f"{stay.uid}: {'; '.join(exc.messages)}")
         except IntegrityError:
@@ -212,52 +287,68 @@ def feed_apply(*, prop: Property, stays: list[FeedStay], now: datetime) -> FeedR
         if ref not in seen and booking.status == BookingStatus.CONFIRMED and booking.check_out > now:
             booking_services.booking_cancel(booking=booking, now=now)
             result.cancelled.append(booking.pk)
+    conflicts_resolve(prop=prop, source=BookingSource.ICAL, refs=imported, now=now)
+    conflicts_resolve(prop=prop, source=BookingSource.ICAL, refs=seen, now=now, feed=feed, keep=True)
     return result
 
 
-def _record(prop: Property, verb: str, message: str, now: datetime, **data: object) -> None:
-    activity_record(tenant_id=prop.tenant_id, verb=verb, message=message, now=now,
-                    data={"property_id": prop.pk, **data})
+def _record(feed: BookingFeed, verb: str, message: str, now: datetime, **data: object) -> None:
+    activity_record(tenant_id=feed.tenant_id, verb=verb, message=message, now=now,
+                    data={"property_id": feed.property_id, "feed_id": feed.pk, **data})
 
 
-def _feed_failed(*, prop: Property, error: str, now: datetime) -> FeedResult:
-    if prop.ical_last_error != error:  # one Activity per change, not one every 15 minutes
-        _record(prop, "feed.failed", f"iCal feed of {prop.name} failed: {error}", now)
-    Property.objects.filter(pk=prop.pk).update(ical_last_error=error)
-    prop.ical_last_error = error
-    return FeedResult(property_id=prop.pk, error=error)
+def _name(feed: BookingFeed) -> str:
+    return f"“{feed.label}” feed of {feed.property.name}"
 
 
-def feed_import(*, prop: Property, now: datetime) -> FeedResult:
-    """Fetch, parse and apply one property's feed, recording failures on the property."""
+def _feed_failed(*, feed: BookingFeed, error: str, now: datetime) -> FeedResult:
+    if feed.last_error != error:  # one Activity per change, not one every 15 minutes
+        _record(feed, "feed.failed", f"{_name(feed)} failed: {error}", now)
+    BookingFeed.objects.filter(pk=feed.pk).update(last_error=error, next_sync_at=now + SYNC_EVERY)
+    feed.last_error, feed.next_sync_at = error, now + SYNC_EVERY
+    return FeedResult(feed_id=feed.pk, property_id=feed.property_id, error=error)
+
+
+def feed_import(*, feed: BookingFeed, now: datetime) -> FeedResult:
+    """Fetch, parse and apply one feed, recording failures on the feed."""
+    if feed.property.archived_at is not None:
+        return FeedResult(feed_id=feed.pk, property_id=feed.property_id, error="The property is archived.")
     try:
-        stays = feed_parse(body=feed_fetch(url=prop.ical_url))
+        stays = feed_parse(body=feed_fetch(url=feed.url))
     except FeedError as exc:
-        return _feed_failed(prop=prop, error=str(exc), now=now)
+        return _feed_failed(feed=feed, error=str(exc), now=now)
     with transaction.atomic():
-        result = feed_apply(prop=prop, stays=stays, now=now)
-        if prop.ical_last_error:
-            _record(prop, "feed.recovered", f"iCal feed of {prop.name} works again", now)
-        Property.objects.filter(pk=prop.pk).update(ical_last_error="", ical_last_fetched_at=now)
-        prop.ical_last_error, prop.ical_last_fetched_at = "", now
-        if result.created or result.moved or result.cancelled:
+        result = feed_apply(feed=feed, stays=stays, now=now)
+        if feed.last_error:
+            _record(feed, "feed.recovered", f"{_name(feed)} works again", now)
+        BookingFeed.objects.filter(pk=feed.pk).update(last_error="", last_synced_at=now,
+                                                      next_sync_at=now + SYNC_EVERY)
+        feed.last_error, feed.last_synced_at, feed.next_sync_at = "", now, now + SYNC_EVERY
+        if result.created or result.moved or result.cancelled or result.conflicts:
             _record(
-                prop, "feed.imported",
-                f"iCal feed of {prop.name}: {len(result.created)} new, {len(result.moved)} moved, "
-                f"{len(result.cancelled)} cancelled",
+                feed, "feed.imported",
+                f"{_name(feed)}: {len(result.created)} new, {len(result.moved)} moved, "
+                f"{len(result.cancelled)} cancelled, {len(result.conflicts)} in conflict",
                 now, created=result.created, moved=result.moved, cancelled=result.cancelled,
+                conflicts=result.conflicts,
             )
     return result
 
 
+def feeds_to_import() -> Any:
+    return (BookingFeed.objects.filter(property__archived_at__isnull=True)
+            .select_related("property__tenant").order_by("pk"))
+
+
 def feeds_import_all(*, now: datetime) -> list[FeedResult]:
     results = []
-    for prop in Property.objects.exclude(ical_url="").select_related("tenant").order_by("pk"):
+    for feed in feeds_to_import():
         try:
-            results.append(feed_import(prop=prop, now=now))
+            results.append(feed_import(feed=feed, now=now))
         except Exception:
             # Each feed fails alone: one feed we did not foresee must not stop every tenant's import after
-            # it (a VALUE=TIME event once did). Details go to the log; the property gets our words.
-            logger.exception("iCal feed of property %s could not be imported", prop.pk)
-            results.append(_feed_failed(prop=prop, error="The feed could not be imported.", now=now))
+            # it (a VALUE=TIME event once did). Details go to the log; the feed gets our words.
+            logger.exception("iCal feed %s could not be imported", feed.pk)
+            results.append(_feed_failed(feed=feed, error="The feed could not be imported.", now=now))
     return results
+

@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.models import Booking, BookingStatus, Property
+from portal.models import Booking, Property
 
 # Staff type a check-in "now" a minute after the clock has passed it; do not call that the past.
 _GRACE = timedelta(minutes=15)
@@ -105,23 +105,7 @@ class BookingForm(forms.Form):
             self.add_error("check_in_date", "Check-in is in the past.")
         if check_out <= self.now:
             self.add_error("check_out_date", "Check-out is in the past.")
-        clash = self._overlapping(prop, check_in, check_out)
-        if clash is not None:
-            self.add_error(
-                "check_in_date",
-                f"Overlaps the confirmed booking of {clash.guest_name} "
-                f"({clash.check_in.astimezone(ZoneInfo(prop.timezone)):%b %-d %H:%M} → "
-                f"{clash.check_out.astimezone(ZoneInfo(prop.timezone)):%b %-d %H:%M}) at {prop.name}.",
-            )
         return data
-
-    def _overlapping(self, prop: Property, check_in: datetime, check_out: datetime) -> Booking | None:
-        others = Booking.objects.filter(
-            property=prop, status=BookingStatus.CONFIRMED, check_in__lt=check_out, check_out__gt=check_in
-        )
-        if self.booking is not None:
-            others = others.exclude(pk=self.booking.pk)
-        return others.order_by("check_in").first()
 
     def service_kwargs(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -148,11 +132,12 @@ SERVICE_ERROR_FIELDS = {
 }
 
 
-def add_service_errors(form: forms.Form, error: Any) -> None:
-    """Put a service's ValidationError messages next to the fields they concern."""
+def add_service_errors(form: forms.Form, error: Any, *, fields: set[str] | None = None) -> None:
+    """Put a service's ValidationError messages next to the fields they concern (`fields`: the service's
+    field names are the form's own)."""
     if hasattr(error, "error_dict"):
         for key, messages in error.message_dict.items():
-            field = SERVICE_ERROR_FIELDS.get(key)
+            field = (key if key in fields else None) if fields is not None else SERVICE_ERROR_FIELDS.get(key)
             for message in messages:
                 form.add_error(field, message)
     else:

@@ -113,9 +113,12 @@ class AccountForm(forms.Form):
 
 class ImportDevicesForm(forms.Form):
     property = forms.ModelChoiceField(
-        queryset=Property.objects.none(), help_text="New locks are added to this property."
+        queryset=Property.objects.none(), required=False, empty_label="Unassigned (assign them later)",
+        help_text="New locks land here; known locks stay where they are.",
     )
 
     def __init__(self, *args: Any, tenant: Tenant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["property"]).queryset = Property.objects.for_tenant(tenant)
+        cast(forms.ModelChoiceField, self.fields["property"]).queryset = (
+            Property.objects.for_tenant(tenant).filter(archived_at__isnull=True)
+        )

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
+from portal import lock_place_views
 from portal import lock_views as views
 
 app_name = "locks"
 urlpatterns = [
     path("locks/", views.lock_list, name="lock_list"),
+    path("locks/unassigned/", lock_place_views.lock_unassigned, name="lock_unassigned"),
     path("locks/<int:lock_id>/", views.lock_detail, name="lock_detail"),
+    path("locks/<int:lock_id>/place/", lock_place_views.lock_place_view, name="lock_place"),
+    path("locks/<int:lock_id>/stop-managing/", lock_place_views.lock_release_view, name="lock_release"),
     path("locks/<int:lock_id>/act/<slug:action>/", views.lock_action, name="lock_action"),
     path("locks/<int:lock_id>/retry-failed/", views.lock_retry_failed, name="lock_retry_failed"),
     path("properties/<int:property_id>/retry-failed/", views.property_retry_failed, name="property_retry_failed"),

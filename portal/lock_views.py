@@ -94,12 +94,15 @@ def _back(request: TenantRequest, default: str) -> HttpResponse:
 
 
 def _locks(request: TenantRequest):
-    return Lock.objects.for_tenant(request.tenant).filter(property__in=visible_properties(request))
+    placed = Q(property__in=visible_properties(request))
+    if request.membership.can_edit:
+        placed |= Q(property__isnull=True)  # unassigned or no longer managed: staff still see the lock
+    return Lock.objects.for_tenant(request.tenant).filter(placed)
 
 
 def lock_list(request: TenantRequest) -> HttpResponse:
     locks = (
-        _locks(request)
+        _locks(request).filter(managed=True)
         .select_related("property", "provider_account")
         .annotate(
             open_issues=Count("issues", filter=Q(issues__status=IssueStatus.OPEN), distinct=True),

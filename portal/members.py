@@ -28,6 +28,7 @@ from django.urls import reverse
 
 from locks.activity import activity_record
 from portal.models import Invitation, Membership, Property, Role, Tenant
+from portal.properties import properties_follow_defaults
 
 TENANT_DEFAULT_FIELDS = (
     "timezone",
@@ -325,4 +326,6 @@ def tenant_update_defaults(
         data={name: str(value) for name, value in changed.items()},
         now=now,
     )
+    # Properties that follow a changed default get their future codes re-planned.
+    properties_follow_defaults(tenant=tenant, changed=changed, now=now, actor=actor)
     return tenant

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django_otp.models import Device, ThrottlingMixin
 
+from portal.encryption import EncryptedTextField
 from portal.tenancy import TenantManager
 
 
@@ -109,19 +110,24 @@ class Invitation(models.Model):
 
 
 class Property(models.Model):
+    """A place with locks. Buffers and PIN policy are either the property's own (set) or the tenant's
+    default (NULL); read them through the `effective_…` properties, the one place that resolves them."""
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="properties")
     name = models.CharField(max_length=120)
     address = models.CharField(max_length=255, blank=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     checkin_time = models.TimeField(default="15:00")
     checkout_time = models.TimeField(default="11:00")
-    before_minutes = models.PositiveIntegerField(default=30, help_text="Code starts this long before check-in.")
-    after_minutes = models.PositiveIntegerField(default=30, help_text="Code ends this long after check-out.")
-    pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, default=PinPolicy.RANDOM)
+    before_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Code starts this long before check-in (blank: the tenant default)."
+    )
+    after_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Code ends this long after check-out (blank: the tenant default)."
+    )
+    pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, blank=True, default="")
     owners = models.ManyToManyField(Membership, blank=True, related_name="owned_properties")
-    ical_url = models.URLField(max_length=1000, blank=True)
-    ical_last_fetched_at = models.DateTimeField(null=True, blank=True)
-    ical_last_error = models.TextField(blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()
@@ -133,6 +139,44 @@ class Property(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_before_minutes(self) -> int:
+        return self.tenant.default_before_minutes if self.before_minutes is None else self.before_minutes
+
+    @property
+    def effective_after_minutes(self) -> int:
+        return self.tenant.default_after_minutes if self.after_minutes is None else self.after_minutes
+
+    @property
+    def effective_pin_policy(self) -> str:
+        return self.pin_policy or self.tenant.default_pin_policy
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class BookingFeed(models.Model):
+    """One iCal export of a channel (Airbnb, Vrbo, …) for a property. The URL carries the channel's secret
+    token, so it is stored encrypted and never shown again in full."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="booking_feeds")
+    property = models.ForeignKey(Property, on_delete=models.CASCADE, related_name="feeds")
+    label = models.CharField(max_length=60)
+    url = EncryptedTextField()
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["label", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.property})"
 
 
 class BookingStatus(models.TextChoices):
@@ -158,6 +202,8 @@ class Booking(models.Model):
     check_in = models.DateTimeField()
     check_out = models.DateTimeField()
     status = models.CharField(max_length=10, choices=BookingStatus.choices, default=BookingStatus.CONFIRMED)
+    feed = models.ForeignKey(BookingFeed, null=True, blank=True, on_delete=models.SET_NULL, related_name="bookings")
+    channel_ref = models.CharField(max_length=60, blank=True, help_text="The channel's reservation code.")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -178,6 +224,40 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guest_name} · {self.property} · {self.check_in:%Y-%m-%d}"
+
+
+class BookingConflict(models.Model):
+    """A stay from a feed or a CSV file that overlaps a confirmed booking of the same property. It is not
+    imported (confirmed stays never overlap); it waits here, on the property page, until the clash is gone
+    (the stay imports) or the feed stops listing it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="booking_conflicts")
+    property = models.ForeignKey(Property, on_delete=models.CASCADE, related_name="conflicts")
+    feed = models.ForeignKey(BookingFeed, null=True, blank=True, on_delete=models.CASCADE, related_name="conflicts")
+    source = models.CharField(max_length=10, choices=BookingSource.choices)
+    external_ref = models.CharField(max_length=200, blank=True)
+    guest_name = models.CharField(max_length=200)
+    check_in = models.DateTimeField()
+    check_out = models.DateTimeField()
+    clashes_with = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["check_in", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["property", "source", "external_ref"],
+                condition=Q(resolved_at__isnull=True) & ~Q(external_ref=""),
+                name="conflict_one_open_per_ref",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.guest_name} · {self.property} · {self.check_in:%Y-%m-%d} (conflict)"
 
 
 class ApiKey(models.Model):

@@ -37,3 +37,9 @@ def visible_properties(request: TenantRequest) -> QuerySet[Property]:
     if request.membership.role == Role.OWNER:
         qs = qs.filter(owners=request.membership)
     return qs
+
+
+def listed_properties(request: TenantRequest) -> QuerySet[Property]:
+    """What lists and pickers offer: the visible properties that are not archived. (Archived ones are
+    still visible: their pages render.)"""
+    return visible_properties(request).filter(archived_at__isnull=True)

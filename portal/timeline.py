@@ -42,9 +42,22 @@ class Row:
     bars: list[Bar] = field(default_factory=list)
 
 
+def _lanes(row: Row) -> list[Row]:
+    """A row whose bars overlap becomes several rows (first fit, by start), so no bar hides another: two
+    stays that overlap (a conflict, or codes of a moved stay still being removed) are both drawn."""
+    lanes: list[Row] = []
+    for bar in sorted(row.bars, key=lambda b: (b.starts_at, b.ends_at)):
+        lane = next((lane for lane in lanes if lane.bars[-1].ends_at <= bar.starts_at), None)
+        if lane is None:
+            lane = Row(label=row.label if not lanes else f"{row.label} ({len(lanes) + 1})")
+            lanes.append(lane)
+        lane.bars.append(bar)
+    return lanes or [Row(label=row.label)]
+
+
 def timeline_svg(*, rows: Iterable[Row], now: datetime, tz_name: str, days: int = 14) -> SafeString:
     """Draw `rows` over `days` days from the start of today (in the property's time zone)."""
-    rows = list(rows)
+    rows = [lane for row in rows for lane in _lanes(row)]
     tz = ZoneInfo(tz_name)
     start = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     end = start + timedelta(days=days)

@@ -27,10 +27,11 @@ from locks.models import (
 )
 from locks.selectors import attention_queue
 from portal import services
+from portal.conflicts import open_conflicts
 from portal.forms import BookingForm, add_service_errors
 from portal.http import AuthenticatedRequest, TenantRequest
 from portal.models import Booking, BookingStatus, Membership, Role
-from portal.permissions import editor_required, visible_properties
+from portal.permissions import editor_required, listed_properties, visible_properties
 from portal.query_params import clean_search, parse_id
 from portal.templatetags.lockstep import in_motion
 from portal.tenancy import get_for_tenant
@@ -101,7 +102,7 @@ def dashboard(request: TenantRequest) -> HttpResponse:
 
 def property_list(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
-    properties = visible_properties(request).annotate(
+    properties = listed_properties(request).annotate(
         lock_count=Count("locks", distinct=True),
         offline_count=Count("locks", filter=Q(locks__online=False), distinct=True),
         upcoming=Count(
@@ -115,15 +116,15 @@ def property_list(request: TenantRequest) -> HttpResponse:
 
 def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
     now = timezone.now()
-    prop = get_for_tenant(visible_properties(request), request.tenant, pk=property_id)
+    prop = get_for_tenant(visible_properties(request).select_related("tenant"), request.tenant, pk=property_id)
     locks = list(
-        prop.locks.select_related("provider_account").annotate(
+        prop.locks.filter(managed=True).select_related("provider_account").annotate(
             open_issues=Count("issues", filter=Q(issues__status=IssueStatus.OPEN), distinct=True)
         )
     )
     bookings = list(
         prop.bookings.filter(check_out__gte=now, status=BookingStatus.CONFIRMED)
-        .prefetch_related(_codes_with_lock())
+        .select_related("feed").prefetch_related(_codes_with_lock())
         .order_by("check_in")[:50]
     )
     rows = [Row(label=lock.name) for lock in locks]
@@ -150,6 +151,8 @@ def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
         "timeline": timeline_svg(rows=[stays, *rows], now=now, tz_name=prop.timezone),
         "low_battery": engine().LOW_BATTERY_LEVEL,
         "failed_count": AccessCode.objects.filter(lock__property=prop, status=CodeStatus.FAILED).count(),
+        "feeds": list(prop.feeds.all()),
+        "conflicts": list(open_conflicts(prop)),
     }
     return render(request, "portal/property_detail.html", context)
 
@@ -186,7 +189,7 @@ def booking_list(request: TenantRequest) -> HttpResponse:
 
 def _booking_for(request: TenantRequest, booking_id: int) -> Booking:
     return get_for_tenant(
-        Booking.objects.filter(property__in=visible_properties(request)).select_related("property"),
+        Booking.objects.filter(property__in=visible_properties(request)).select_related("property", "feed"),
         request.tenant,
         pk=booking_id,
     )
@@ -230,7 +233,7 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
 @editor_required
 @require_http_methods(["GET", "POST"])
 def booking_create(request: TenantRequest) -> HttpResponse:
-    properties = visible_properties(request)
+    properties = listed_properties(request)
     initial = {}
     chosen = properties.filter(pk=parse_id(request.GET.get("property")) or 0).first() or properties.first()
     if chosen is not None:
@@ -256,7 +259,7 @@ def booking_edit(request: TenantRequest, booking_id: int) -> HttpResponse:
     if booking.status == BookingStatus.CANCELLED:
         messages.error(request, "A cancelled booking cannot be changed.")
         return redirect("booking_detail", tenant_slug=request.tenant.slug, booking_id=booking.pk)
-    form = BookingForm(request.POST or None, properties=visible_properties(request), booking=booking)
+    form = BookingForm(request.POST or None, properties=listed_properties(request), booking=booking)
     if request.method == "POST" and form.is_valid():
         try:
             services.booking_update(booking=booking, actor=request.user, now=timezone.now(), **form.service_kwargs())

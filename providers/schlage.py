@@ -253,7 +253,7 @@ class SchlageProvider(Provider):
     def _body(self, lock: Lock, code: AccessCode) -> dict[str, Any]:
         body: dict[str, Any] = {"name": code.name, "code": code.pin}
         if code.starts_at and code.ends_at:
-            zone = ZoneInfo(lock.property.timezone or "UTC")
+            zone = ZoneInfo(lock.property.timezone if lock.property else "UTC")
             body["scheduleType"] = "Temporary"
             body["scheduleDetails"] = {
                 "startDateTime": code.starts_at.astimezone(zone).isoformat(),

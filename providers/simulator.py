@@ -294,7 +294,8 @@ class SimulatorProvider(Provider):
         return [
             DeviceInfo(
                 vendor_device_id=device.device_id, name=device.name, model=f"Simulated {device.profile}",
-                requirements=dict(device.requirements),
+                # The profile travels with the lock, so the imported lock behaves as its device does.
+                requirements={**device.requirements, "simulator_profile": device.profile},
                 native_scheduling=PROFILES[device.profile].native_scheduling,
                 pin_readable=PROFILES[device.profile].pin_readable,
                 online=device.online, battery_level=device.battery_level,

@@ -20,12 +20,16 @@ class LocalTimeField(serializers.TimeField):
 class PropertySerializer(serializers.ModelSerializer):
     checkin_time = LocalTimeField(read_only=True)
     checkout_time = LocalTimeField(read_only=True)
+    # What applies: the property's own value, else the tenant default.
+    before_minutes = serializers.IntegerField(source="effective_before_minutes", read_only=True)
+    after_minutes = serializers.IntegerField(source="effective_after_minutes", read_only=True)
+    pin_policy = serializers.CharField(source="effective_pin_policy", read_only=True)
 
     class Meta:
         model = Property
         fields = [
             "id", "name", "address", "timezone", "checkin_time", "checkout_time", "before_minutes",
-            "after_minutes", "pin_policy", "ical_last_fetched_at", "ical_last_error",
+            "after_minutes", "pin_policy", "archived_at",
         ]
         read_only_fields = fields
 

@@ -49,7 +49,7 @@ TENANT_PARAMS = [
 
 @extend_schema_view(list=extend_schema(parameters=TENANT_PARAMS), retrieve=extend_schema(parameters=TENANT_PARAMS))
 class PropertyViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = Property.objects.order_by("name", "id")
+    queryset = Property.objects.select_related("tenant").order_by("name", "id")
     serializer_class = s.PropertySerializer
     property_path = "pk"
 

@@ -51,3 +51,23 @@ def login(live_server):
         page.wait_for_load_state()
 
     return log_in
+
+
+@pytest.fixture
+def login_with_second_factor(live_server, login):
+    """Sign in and set up an authenticator the way an admin does (admins need one for provider accounts,
+    API keys and members), computing the code as the phone's app would."""
+    import base64
+
+    from django_otp.oath import totp
+
+    def log_in(page, username: str, password: str = "pw") -> None:
+        login(page, username, password)
+        page.goto(f"{live_server.url}/account/two-factor/setup/")
+        secret = page.locator("#totp-secret").inner_text()
+        page.fill("#id_code", f"{totp(base64.b32decode(secret)):06d}")
+        page.click("button[type=submit]")
+        page.get_by_role("link", name="I have saved them — continue").click()
+        page.wait_for_load_state()
+
+    return log_in

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from locks.models import CodeStatus, LockIssue
 from portal.alerts import alerts_send, digest_send
+from portal.models import BookingFeed
 from portal.tasks import send_alerts, send_daily_digest
 from tests import factories
 
@@ -79,14 +80,14 @@ def test_it_mails_nobody_when_the_tenant_turned_alerts_off(world, trouble, now):
 
 
 def test_the_daily_digest_goes_once_a_day(world, trouble, now):
-    world.dune.ical_last_error = "The feed answered HTTP 500."
-    world.dune.save(update_fields=["ical_last_error"])
+    BookingFeed.objects.create(tenant=world.seaside, property=world.dune, label="Airbnb",
+                               url="https://example.com/feed.ics", last_error="The feed answered HTTP 500.")
     assert send_daily_digest() == 1
     [message] = mail.outbox
     assert message.subject == "[Lockstep] Daily digest for Seaside Stays"
     assert "Lock offline" in message.body
     assert "2 other open issue(s)" in message.body  # the world's timeout and next week's NACK
-    assert "Dune Cottage: iCal feed failing — The feed answered HTTP 500." in message.body
+    assert "Dune Cottage: iCal feed “Airbnb” failing — The feed answered HTTP 500." in message.body
     assert digest_send(now=timezone.now()) == 0
     assert digest_send(now=timezone.now() + timedelta(days=1)) == 1
 

@@ -16,7 +16,7 @@ from providers.models import WebhookEvent
 from tests.locks.conftest import T0
 
 
-def _book(place, *, days: int, nights: int = 2) -> Booking:
+def _book(place, *, days: int, nights: int = 1) -> Booking:
     check_in = T0 + timedelta(days=days)
     return booking_create(tenant=place.tenant, property=place.property, guest_name=f"Guest {days}",
                           check_in=check_in, check_out=check_in + timedelta(days=nights), now=T0)

@@ -347,7 +347,7 @@ def test_it_asks_the_vendor_at_once_when_staff_retry_a_code_in_flight(single, cl
 
 
 def test_it_flags_a_code_still_waiting_behind_another_command_when_its_window_starts(place, cloud):
-    """Two codes due at once on a just-in-time lock; the first one's command hangs (no webhook, no sweep
+    """Back-to-back stays on a just-in-time lock; the first one's command hangs (no webhook, no sweep
     yet). When the second code's window starts it is still queued behind it: an issue says so."""
     from locks.models import IssueKind, IssueStatus, LockIssue
     from locks.tick import tick
@@ -357,9 +357,9 @@ def test_it_flags_a_code_still_waiting_behind_another_command_when_its_window_st
     cloud.mode = Progress.PENDING
     check_in = T0 + timedelta(days=2)
     first, second = (
-        booking_create(tenant=place.tenant, property=place.property, guest_name=name, check_in=check_in,
-                       check_out=check_in + timedelta(days=1), now=T0)
-        for name in ("First Guest", "Second Guest")
+        booking_create(tenant=place.tenant, property=place.property, guest_name=name,
+                       check_in=check_in + timedelta(days=n), check_out=check_in + timedelta(days=n + 1), now=T0)
+        for n, name in enumerate(("First Guest", "Second Guest"))
     )
     late = AccessCode.objects.get(booking=second, lock=place.jit)
     tick(now=late.program_at)

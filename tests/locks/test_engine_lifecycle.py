@@ -192,8 +192,8 @@ def test_it_gives_pins_unique_among_live_codes_on_the_lock(place):
     first = _book(place)
     place.property.pin_policy = "phone_last4"
     place.property.save()
-    second = _book(place, days=6, guest_phone="+1 609 555 4821")
-    third = _book(place, days=7, guest_phone="+1 609 555 4821")  # the same phone: random fallback
+    second = _book(place, days=8, guest_phone="+1 609 555 4821")
+    third = _book(place, days=11, guest_phone="+1 609 555 4821")  # the same phone: random fallback
     pins = [_code(b, place.native).pin for b in (first, second, third)]
     assert len(set(pins)) == 3 and pins[1] == "4821"
 

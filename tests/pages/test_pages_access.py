@@ -152,14 +152,15 @@ def test_it_refuses_a_pin_reveal_by_get(client, world):
 
 
 def test_it_shows_a_broken_booking_feed_on_the_property_page(client, world):
-    world.dune.ical_url = "https://example.com/feed.ics"
-    world.dune.ical_last_error = "feed answered HTTP 500"
-    world.dune.save()
+    from portal.models import BookingFeed
+
+    BookingFeed.objects.create(tenant=world.seaside, property=world.dune, label="Airbnb",
+                               url="https://example.com/feed.ics", last_error="feed answered HTTP 500")
     client.force_login(world.bob)
     from django.urls import reverse
 
     page = client.get(reverse("property_detail", args=["seaside", world.dune.pk])).content.decode()
-    assert "Booking feed failed" in page and "feed answered HTTP 500" in page
+    assert "Booking feed “Airbnb” failed" in page and "feed answered HTTP 500" in page
 
 
 def test_it_links_the_csv_import_from_the_bookings_page(client, world):

@@ -44,20 +44,24 @@ def test_it_rejects_a_booking_whose_check_out_is_not_after_check_in(world):
 
 def test_it_rejects_a_second_booking_with_the_same_external_ref_and_source(world):
     factories.BookingFactory(
-        tenant=world.seaside, property=world.dune, source=BookingSource.API, external_ref="R-1"
+        tenant=world.seaside, property=world.dune, source=BookingSource.API, external_ref="R-1",
+        check_in=timezone.now() + timedelta(days=20),
     )
     with rejects(), transaction.atomic():
         factories.BookingFactory(
-            tenant=world.seaside, property=world.harbor_view, source=BookingSource.API, external_ref="R-1"
+            tenant=world.seaside, property=world.harbor_view, source=BookingSource.API, external_ref="R-1",
+            check_in=timezone.now() + timedelta(days=30),
         )
 
 
 def test_it_allows_the_same_external_ref_from_another_source_or_tenant(world):
     factories.BookingFactory(
-        tenant=world.seaside, property=world.dune, source=BookingSource.API, external_ref="R-1"
+        tenant=world.seaside, property=world.dune, source=BookingSource.API, external_ref="R-1",
+        check_in=timezone.now() + timedelta(days=20),
     )
     factories.BookingFactory(
-        tenant=world.seaside, property=world.dune, source=BookingSource.ICAL, external_ref="R-1"
+        tenant=world.seaside, property=world.harbor_view, source=BookingSource.ICAL, external_ref="R-1",
+        check_in=timezone.now() + timedelta(days=30),
     )
     factories.BookingFactory(
         tenant=world.harbor, property=world.harbor_property, source=BookingSource.API, external_ref="R-1"
@@ -66,8 +70,9 @@ def test_it_allows_the_same_external_ref_from_another_source_or_tenant(world):
 
 
 def test_it_allows_many_bookings_without_an_external_ref(world):
-    for _ in range(3):
-        factories.BookingFactory(tenant=world.seaside, property=world.dune, source=BookingSource.MANUAL)
+    for n in range(3):  # one after another: confirmed stays of a property never overlap
+        factories.BookingFactory(tenant=world.seaside, property=world.dune, source=BookingSource.MANUAL,
+                                 check_in=timezone.now() + timedelta(days=10 + 4 * n))
     assert Booking.objects.filter(tenant=world.seaside, external_ref="").count() == 5
 
 

@@ -24,7 +24,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils import timezone
 
 from locks.models import AccessCode, Activity, Lock, LockCommand, LockIssue
-from portal.models import ApiKey, Booking, Invitation, Membership, Role
+from portal.models import ApiKey, Booking, BookingConflict, BookingFeed, Invitation, Membership, Role
 from providers.models import ProviderAccount, WebhookEvent
 from tests import factories
 
@@ -78,6 +78,8 @@ class Targets:
     api_key: ApiKey
     event: WebhookEvent
     invitation: Invitation
+    feed: BookingFeed
+    conflict: BookingConflict
 
 
 @pytest.fixture
@@ -99,15 +101,21 @@ def targets(world) -> Targets:
         tenant=world.seaside, email="nina@example.com", role=Role.STAFF, token_hash="1" * 64,
         created_at=now, expires_at=now + timedelta(days=7),
     )
+    feed = BookingFeed.objects.create(tenant=world.seaside, property=world.harbor_view, label="Airbnb",
+                                      url="http://127.0.0.1:9/walk.ics")
+    conflict = BookingConflict.objects.create(
+        tenant=world.seaside, property=world.harbor_view, feed=feed, source="ical", external_ref="walk",
+        guest_name="Walk", check_in=now, check_out=now + timedelta(days=1), first_seen_at=now, last_seen_at=now,
+    )
     return Targets(
         world=world, code=code, command=command, issue=issue, member=member, api_key=api_key, event=event,
-        invitation=invitation,
+        invitation=invitation, feed=feed, conflict=conflict,
     )
 
 
 def footprint() -> tuple[int, ...]:
     """Row counts that any write through a page would change (and open invitations, which a revoke ends)."""
-    models = (Activity, LockCommand, Booking, Membership, ProviderAccount, Lock, ApiKey)
+    models = (Activity, LockCommand, Booking, Membership, ProviderAccount, Lock, ApiKey, BookingFeed)
     open_invitations = Invitation.objects.filter(accepted_at=None, revoked_at=None).count()
     return (*(model.objects.count() for model in models), open_invitations)
 
@@ -138,6 +146,8 @@ KWARG_VALUES: dict[str, Callable[[Targets, str], Any]] = {
     "key_id": lambda t, r: t.api_key.pk,
     "api_key_id": lambda t, r: t.api_key.pk,
     "event_id": lambda t, r: t.event.pk,
+    "feed_id": lambda t, r: t.feed.pk,
+    "conflict_id": lambda t, r: t.conflict.pk,
     "invitation_id": lambda t, r: t.invitation.pk,
     "action": _action,
 }

@@ -19,7 +19,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from portal.feeds import feed_import
-from portal.models import Booking, Property
+from portal.models import Booking, BookingFeed, Property
 from providers.models import AccountStatus, ProviderAccount
 from tests import factories
 from tests.conftest import verified_client_for
@@ -180,13 +180,11 @@ def test_test_connection_shows_our_words_for_a_refusal_never_the_vendors(as_alic
 
 
 def import_feed(prop: Property, url: str, client) -> tuple[str, str]:
-    prop.ical_url = url
-    prop.save(update_fields=["ical_url"])
-    prop.refresh_from_db()
-    feed_import(prop=prop, now=NOW)
-    prop.refresh_from_db()
+    feed = BookingFeed.objects.create(tenant=prop.tenant, property=prop, label="Airbnb", url=url)
+    feed_import(feed=feed, now=NOW)
+    feed.refresh_from_db()
     page = client.get(reverse("property_detail", args=["seaside", prop.pk])).content.decode()
-    return prop.ical_last_error, page
+    return feed.last_error, page
 
 
 def test_a_feed_follows_a_same_host_redirect_but_not_one_to_another_host(as_alice, world, stub, loopback_allowed):

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
-from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
@@ -187,19 +186,19 @@ def fleet_build(*, bookings: int, locks: int, days: int, faults: str, seed: int)
 def _booking_plan(
     rng: random.Random, properties: list[Property], count: int, days: int
 ) -> list[tuple[datetime, str, dict[str, Any]]]:
-    """Stays of 1–4 nights that end a day before the run does (so removals and a reconciliation fit in);
-    a quarter booked during the run, 5 % cancelled, 5 % extended by a night."""
+    """Stays that end a day before the run does (so removals and a reconciliation fit in); a quarter booked
+    during the run, 5 % cancelled, 5 % extended. Confirmed stays of one property never overlap (DESIGN §3),
+    so each property's stays take turns: its share of the run is cut into equal slots, one stay in each,
+    filling 45–95 % of its slot (short stays when the fleet is busy, like day-use rooms)."""
     plan: list[tuple[datetime, str, dict[str, Any]]] = []
+    per_property = -(-count // len(properties))  # ceiling
+    slot = timedelta(days=max(1, days - 1)) / per_property
     for n in range(count):
         prop = properties[n % len(properties)]
-        tz = ZoneInfo(prop.timezone)
-        nights = rng.randint(1, max(1, min(4, days - 2)))
-        first_day = rng.randint(0, max(0, days - nights - 2))
-        day = (START + timedelta(days=first_day)).date()
-        check_in = datetime.combine(day, prop.checkin_time if not isinstance(prop.checkin_time, str)
-                                    else datetime.strptime(prop.checkin_time, "%H:%M").time(), tzinfo=tz)
-        check_out = datetime.combine(day + timedelta(days=nights), datetime.strptime("11:00", "%H:%M").time(),
-                                     tzinfo=tz)
+        slot_start = START + slot * (n // len(properties))
+        check_in = (slot_start + slot * rng.uniform(0.0, 0.05)).replace(second=0, microsecond=0)
+        check_out = (slot_start + slot * rng.uniform(0.5, 0.95)).replace(second=0, microsecond=0)
+        slot_end = slot_start + slot
         booked_at = START
         if rng.random() < 0.25:
             booked_at = max(START, check_in - timedelta(hours=rng.uniform(2, 96)))
@@ -209,8 +208,11 @@ def _booking_plan(
         change = rng.random()
         if change < 0.05:
             plan.append((booked_at + (check_in - booked_at) * rng.uniform(0.2, 0.9), "cancel", {"ref": ref}))
-        elif change < 0.10 and first_day + nights + 1 < days - 1:
-            plan.append((check_in + timedelta(hours=rng.uniform(1, 20)), "extend", {"ref": ref}))
+        elif change < 0.10:
+            # Extended into the rest of its slot: later, but never into the next guest's stay.
+            later = (check_out + (slot_end - check_out) / 2).replace(second=0, microsecond=0)
+            plan.append((check_in + (check_out - check_in) * rng.uniform(0.1, 0.8), "extend",
+                         {"ref": ref, "check_out": later}))
     return sorted(plan, key=lambda item: (item[0], item[2]["ref"]))
 
 
@@ -257,7 +259,7 @@ def _apply_booking_change(fleet: Fleet, what: str, details: dict[str, Any], *, n
     if what == "cancel":
         booking_cancel(booking=booking, now=now)
     else:
-        booking_update(booking=booking, check_out=booking.check_out + timedelta(days=1), now=now)
+        booking_update(booking=booking, check_out=details["check_out"], now=now)
 
 
 def _process_stragglers(fleet: Fleet, now: datetime) -> None:

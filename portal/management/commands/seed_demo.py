@@ -14,15 +14,16 @@ from django.utils import timezone
 
 from locks.models import Lock
 from portal.models import Booking, BookingSource, Membership, Property, Role, Tenant
-from portal.services import booking_create
+from portal.services import BookingOverlap, booking_create
 from providers.models import ProviderAccount, Vendor
 
 DEMO_PASSWORD = "lockstep-demo"
 
-PROPERTIES = [
-    ("Dune Cottage", "12 Dune Road, Cape May, NJ", "America/New_York"),
-    ("Harbor View Loft", "3 Quay Street, Cape May, NJ", "America/New_York"),
-    ("Lighthouse Suite", "1 Lighthouse Lane, Cape May, NJ", "America/New_York"),
+# (name, address, zone, check-in, check-out, own buffers or None for the tenant's defaults)
+PROPERTIES: list[tuple[str, str, str, time, time, tuple[int, int] | None]] = [
+    ("Dune Cottage", "12 Dune Road, Cape May, NJ", "America/New_York", time(15, 0), time(11, 0), None),
+    ("Harbor View Loft", "3 Quay Street, Cape May, NJ", "America/New_York", time(16, 0), time(10, 0), None),
+    ("Lighthouse Suite", "1 Lighthouse Lane, Cape May, NJ", "America/New_York", time(14, 0), time(11, 0), (60, 15)),
 ]
 
 # (property index, device id, name, model, requirements, native scheduling, pin readable, simulator profile)
@@ -77,9 +78,12 @@ class Command(BaseCommand):
 
             props = [
                 Property.objects.get_or_create(
-                    tenant=seaside, name=name, defaults={"address": address, "timezone": tz}
+                    tenant=seaside, name=name,
+                    defaults={"address": address, "timezone": tz, "checkin_time": checkin, "checkout_time": checkout,
+                              "before_minutes": buffers[0] if buffers else None,
+                              "after_minutes": buffers[1] if buffers else None},
                 )[0]
-                for name, address, tz in PROPERTIES
+                for name, address, tz, checkin, checkout, buffers in PROPERTIES
             ]
             props[0].owners.add(olive_m)
             account, _ = ProviderAccount.objects.get_or_create(
@@ -156,25 +160,36 @@ class Command(BaseCommand):
             )
 
     def _bookings(self, tenant: Tenant, props: list[Property], actor: Any, count: int = 20) -> None:
+        """Stays one after another per property (confirmed stays never overlap), at each property's own
+        check-in and check-out times."""
         rng = random.Random(f"{tenant.slug}-demo")
         today = timezone.now().date()
+        next_free = {prop.pk: today for prop in props}
         for n in range(count):
             ref = f"demo-{n + 1}"
-            if Booking.objects.filter(tenant=tenant, source=BookingSource.MANUAL, external_ref=ref).exists():
-                continue
             prop = props[n % len(props)]
+            prop.refresh_from_db()  # get_or_create left the times as given, maybe strings
             tz = ZoneInfo(prop.timezone)
+            nights = rng.randint(1, 4)
             # The first booking starts within the hour, so codes move as soon as the demo runs.
             if n == 0:
                 check_in = timezone.now() + timedelta(minutes=50)
+                arrival = check_in.astimezone(tz).date()
             else:
-                day = today + timedelta(days=rng.randint(0, 13))
-                check_in = datetime.combine(day, time(15, 0), tzinfo=tz)
-            check_out = check_in + timedelta(days=rng.randint(1, 4))
+                arrival = next_free[prop.pk] + timedelta(days=rng.randint(0, 2))
+                check_in = datetime.combine(arrival, prop.checkin_time, tzinfo=tz)
+            departure = arrival + timedelta(days=nights)
+            check_out = datetime.combine(departure, prop.checkout_time, tzinfo=tz)
+            next_free[prop.pk] = departure
+            if Booking.objects.filter(tenant=tenant, source=BookingSource.MANUAL, external_ref=ref).exists():
+                continue
             guest = GUESTS[n % len(GUESTS)]
-            booking_create(
-                tenant=tenant, property=prop, guest_name=guest,
-                guest_phone=f"+1 609 555 {rng.randint(1000, 9999)}",
-                guest_email=f"{guest.split()[0].lower()}@example.com",
-                check_in=check_in, check_out=check_out, external_ref=ref, actor=actor,
-            )
+            try:
+                booking_create(
+                    tenant=tenant, property=prop, guest_name=guest,
+                    guest_phone=f"+1 609 555 {rng.randint(1000, 9999)}",
+                    guest_email=f"{guest.split()[0].lower()}@example.com",
+                    check_in=check_in, check_out=check_out, external_ref=ref, actor=actor,
+                )
+            except BookingOverlap:
+                continue  # seeded on another day: an earlier run's stay holds these dates
