@@ -19,6 +19,9 @@ status disagrees with what the simulated lock holds, with no open issue saying s
 (PINs held twice on one lock, or live twice in the portal), `double_sends` (a command sent twice, or the
 same change sent while the first was still being carried out), `left_after_end` (codes still on a lock more
 than an hour after ends_at with no open issue), `vendor_calls` (simulator calls by action), `seconds`.
+
+`--workers K` runs the same fleet with the engine in K real `qcluster` processes on PostgreSQL, sampling
+invariants during the run (more keys, same `--check`): see locks/management/simulation/.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 from unittest import mock
 from zoneinfo import ZoneInfo
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.db.models import Count, Min, Q
 
@@ -99,6 +102,16 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--check", action="store_true", help="exit non-zero when an invariant breaks")
         parser.add_argument("--keep", action="store_true", help="keep the simulated tenant afterwards")
+        workers = parser.add_argument_group("multi-worker mode (PostgreSQL; see locks/management/simulation/)")
+        workers.add_argument("--workers", type=int, default=0, help="run the engine in K real qcluster processes")
+        workers.add_argument("--broker", choices=("orm", "redis"), default="orm")
+        workers.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+        workers.add_argument("--latency", type=int, default=0, metavar="MS",
+                             help="the simulated vendor answers each call after MS real milliseconds")
+        workers.add_argument("--kill-workers", action="store_true",
+                             help="SIGKILL a worker, a cluster leader or the whole fleet now and then")
+        workers.add_argument("--max-minutes", type=float, default=60.0,
+                             help="real-time bound of a multi-worker run (an unfinished run fails --check)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         import time_machine
@@ -106,6 +119,11 @@ class Command(BaseCommand):
         from locks.pins import use_rng
 
         began = time.perf_counter()
+        if options["workers"] > 0:
+            self._handle_workers(began, options)
+            return
+        if options["latency"] or options["kill_workers"]:
+            raise CommandError("--latency and --kill-workers need --workers")
         if connection.vendor == "sqlite":
             # A simulation writes tens of thousands of small transactions; waiting for the disk on each
             # would take minutes. Durability of this connection's writes is not worth that here.
@@ -124,10 +142,21 @@ class Command(BaseCommand):
         else:
             fleet_delete(fleet)
         per_code, unexplained = report.pop("_per_code"), report.pop("_unexplained")
+        self._report(report, began=began, options=options, per_code=per_code, unexplained=unexplained, extra=[])
+
+    def _handle_workers(self, began: float, options: dict[str, Any]) -> None:
+        from locks.management.simulation.run import simulate_with_workers, worker_problems
+
+        report, per_code, unexplained = simulate_with_workers(options, log=self.stderr)
+        self._report(report, began=began, options=options, per_code=per_code, unexplained=unexplained,
+                     extra=worker_problems(report))
+
+    def _report(self, report: dict[str, Any], *, began: float, options: dict[str, Any],
+                per_code: list[dict[str, Any]], unexplained: list[int], extra: list[str]) -> None:
         report["seconds"] = round(time.perf_counter() - began, 2)
         self.stdout.write(json.dumps(report, sort_keys=True))
         if options["check"]:
-            problems = invariant_problems(report, faults=options["faults"], per_code=per_code)
+            problems = invariant_problems(report, faults=options["faults"], per_code=per_code) + extra
             for problem in problems:
                 self.stderr.write(f"invariant broken: {problem}")
             if problems and unexplained:
