@@ -43,6 +43,7 @@ class Clusters:
     pgids: list[int] = field(default_factory=list)
     kills: Counter[str] = field(default_factory=Counter)
     restarts: int = 0
+    stalls: int = 0
 
     def start(self) -> None:
         while len(self.clusters) < self.count:
@@ -85,6 +86,14 @@ class Clusters:
         for cluster in list(self.clusters):
             if cluster.process.poll() is not None:
                 self._restart(cluster)
+
+    def restart_stalled(self) -> None:
+        """A SIGKILLed process may die holding the lock of a cluster's internal task or result queue; its
+        siblings then wait on that lock forever (a wedged cluster). We cannot tell which cluster it is from
+        outside, so a step whose tasks do not finish restarts them all."""
+        self.stalls += 1
+        for cluster in list(self.clusters):
+            self._restart(cluster)
 
     def _restart(self, cluster: Cluster) -> None:
         _killpg(cluster.pgid, signal.SIGKILL)

@@ -51,11 +51,11 @@ from providers.models import SimulatedDevice, WebhookEvent
 # What the production scheduler runs that the engine's proof needs (alerts, feeds and digests are not).
 ENGINE_SCHEDULES = ("locks.tasks.tick", "locks.tasks.sweep", "locks.tasks.reconcile_due", "locks.tasks.health",
                     "providers.simulator_tasks.advance_all")
-STEP_WAIT_SECONDS = 60.0  # a step's schedule tasks normally take well under a second each
-BACKLOG_WAIT_SECONDS = 60.0
+STEP_WAIT_SECONDS = 20.0  # a step's schedule tasks normally take well under a second each
+BACKLOG_WAIT_SECONDS = 20.0
 DRAIN_MINUTES = 20  # virtual minutes after the end for answers, retries and events to settle
 DRAIN_SECONDS = 240.0  # the ORM broker hands a killed worker's task out again after `retry` (180 s)
-KILL_EVERY_SECONDS = (10.0, 30.0)
+KILL_EVERY_SECONDS = (20.0, 60.0)
 INTERLEAVE = 0.5
 
 
@@ -97,6 +97,13 @@ def simulate_with_workers(options: dict[str, Any], *, log: Any) -> tuple[dict[st
             sampler = Sampler()
             observations = _run(fleet, options, clock=clock, clusters=clusters, broker=broker, sampler=sampler,
                                 run=run, state=state, deadline=began + options["max_minutes"] * 60, log=log)
+        except BaseException:
+            clusters.stop()
+            clock_restore()
+            if fleet is not None and not options["keep"]:
+                sim.fleet_delete(fleet)
+            log.write(f"run stopped; the workers' logs are in {state}")
+            raise
         finally:
             clusters.stop()
             left = clusters.alive()
@@ -111,7 +118,8 @@ def simulate_with_workers(options: dict[str, Any], *, log: Any) -> tuple[dict[st
         report["device_concurrent_ops"] = max(report["device_concurrent_ops"], noted)
         report["workers"] = {
             "clusters": options["workers"], "broker": options["broker"], "latency_ms": options["latency"],
-            "kills": dict(sorted(clusters.kills.items())), "restarts": clusters.restarts, "left_running": len(left),
+            "kills": dict(sorted(clusters.kills.items())), "restarts": clusters.restarts, "stall_restarts": clusters.stalls,
+            "left_running": len(left),
             "steps": run.steps, "steps_waited_out": run.steps_waited_out, "samples": sampler.samples,
             "completed": run.completed,
         }
@@ -163,6 +171,8 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
         if not _wait(lambda paths=markers: all(path.exists() for path in paths), STEP_WAIT_SECONDS) or \
                 not _wait(lambda: broker.queue_size() == 0, BACKLOG_WAIT_SECONDS):
             run.steps_waited_out += 1
+            if options["kill_workers"]:
+                clusters.restart_stalled()
         if options["kill_workers"] and now <= fleet.end and time.monotonic() >= next_kill:
             clusters.kill_some()
             next_kill = time.monotonic() + kill_rng.uniform(*KILL_EVERY_SECONDS)
