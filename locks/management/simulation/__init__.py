@@ -1,5 +1,6 @@
-"""`manage.py simulate --workers K`: the engine run as production runs it (DESIGN §5 "Proof").
+"""`manage.py simulate`'s machinery; with `--workers K`, the engine run as production runs it (DESIGN §5).
 
+- `fleet`: the simulated fleet both modes share — building it, the in-process run, the report, deleting it.
 - `clock`: the virtual clock shared by the simulate process and every worker process.
 - `processes`: the `qcluster` process groups — start, kill, restart, always clean up.
 - `invariants`: what is sampled during the run, as pure functions over a snapshot, with their graces.

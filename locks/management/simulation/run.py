@@ -42,6 +42,7 @@ from django.db import connection
 
 from locks.apps import SCHEDULES
 from locks.management.commands.simulate_qcluster import CLUSTER_ENV, STATE_ENV, STEP_TASK_PREFIX
+from locks.management.simulation import fleet as sim
 from locks.management.simulation.clock import SharedClock, clock_follow, clock_restore
 from locks.management.simulation.invariants import Sampler, snapshot_take
 from locks.management.simulation.operator import operator_act, operator_plan
@@ -69,7 +70,6 @@ class WorkerRun:
 
 def simulate_with_workers(options: dict[str, Any], *, log: Any) -> tuple[dict[str, Any], list[Any], list[int]]:
     """Build the fleet, run it on K clusters, return (report, per-code sends, unexplained code ids)."""
-    from locks.management.commands import simulate as sim
     from locks.pins import use_rng
 
     if connection.vendor != "postgresql":
@@ -137,8 +137,6 @@ def simulate_with_workers(options: dict[str, Any], *, log: Any) -> tuple[dict[st
 
 def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: Clusters, broker: Any,
          sampler: Sampler, run: WorkerRun, state: Path, deadline: float, log: Any) -> Any:
-    from locks.management.commands import simulate as sim
-
     observations = sim.Observations()
     plan = list(fleet.plan)
     acts = operator_plan(rng=random.Random(f"operator-{options['seed']}"), start=sim.START, end=fleet.end,
