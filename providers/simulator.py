@@ -30,7 +30,7 @@ lock lost the new code / kept the deleted one), `busy` (the call is refused: bus
 (someone sets a PIN at the keypad; half the time it is the very PIN being sent).
 
 **Answers and interleaving** (account credentials, for `manage.py simulate --workers`): `answer_ms` — every
-call is answered that many real milliseconds after the cloud accepted it, so a completion (and its webhook)
+write (create, update, delete) is answered that many real milliseconds after the cloud accepted it, so a completion (and its webhook)
 can overtake the answer; `interleave` (0–1) — the chance that the webhooks a lock delivers together come in
 an order mixing its codes (each code's own events keep their order). Neither draws from the seeded streams
 below, so a run without them tells the same story as before. A call that arrives while another operation is
@@ -321,7 +321,6 @@ class SimulatorProvider(Provider):
             device = _device_for(lock)
             _count(device, "reload_codes")
             device.save(update_fields=["stats"])
-        self._answer_delay()
         return Receipt(progress=Progress.DONE, detail="codes reloaded")
 
     def command_status(self, lock: Lock, command: LockCommand) -> Outcome:
@@ -329,7 +328,6 @@ class SimulatorProvider(Provider):
             device = _device_for(lock)
             _count(device, "command_status")
             device.save(update_fields=["stats"])
-        self._answer_delay()
         op = next((op for op in device.operations if command.vendor_ref and op["id"] == command.vendor_ref), None)
         if op is None and command.access_code_id:
             # No reference (or forgotten): answer from the lock, as a vendor's code lookup would.
@@ -352,7 +350,6 @@ class SimulatorProvider(Provider):
             device = _device_for(lock)
             _count(device, "read_codes")
             device.save(update_fields=["stats"])
-        self._answer_delay()
         profile = PROFILES[device.profile]
         return [
             ObservedCode(
