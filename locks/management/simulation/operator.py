@@ -29,19 +29,25 @@ MIN_NOTICE = timedelta(hours=3)  # a date move never makes a code due sooner tha
 
 
 def operator_plan(*, rng: random.Random, start: datetime, end: datetime, bookings: int) -> list[tuple[datetime, str]]:
-    """One action per ten bookings, at whole minutes spread over the run."""
+    """One action per five bookings, at whole minutes spread over the run."""
     minutes = int((end - start).total_seconds() // 60)
     plan = [(start + timedelta(minutes=rng.randrange(1, max(2, minutes))), rng.choices(ACTIONS, weights=WEIGHTS)[0])
-            for _ in range(max(1, bookings // 10))]
+            for _ in range(max(1, bookings // 5))]
     return sorted(plan)
 
 
-def operator_act(*, tenant: Tenant, action: str, rng: random.Random, now: datetime, done: Counter[str]) -> None:
-    try:
-        acted = _ACTS[action](tenant, rng, now)
-    except (TransitionError, ValidationError, PinRejected, IntegrityError):
-        acted = False
-    done[action if acted else f"{action}_refused"] += 1
+def operator_act(*, tenant: Tenant, action: str, rng: random.Random, now: datetime, done: Counter[str],
+                 refusals: list[str]) -> None:
+    """Try the action (a person tries up to three targets when the page says no)."""
+    for _ in range(3):
+        try:
+            acted = _ACTS[action](tenant, rng, now)
+        except (TransitionError, ValidationError, PinRejected, IntegrityError) as exc:
+            refusals.append(f"{action}: {type(exc).__name__}: {exc}"[:200])
+            continue
+        done[action if acted else f"{action}_no_target"] += 1
+        return
+    done[f"{action}_refused"] += 1
 
 
 def _in_flight_first(codes: list[AccessCode], rng: random.Random) -> AccessCode | None:

@@ -65,6 +65,7 @@ class WorkerRun:
     steps: int = 0
     steps_waited_out: int = 0
     operator: Counter[str] = field(default_factory=Counter)
+    refusals: list[str] = field(default_factory=list)
     completed: bool = True
 
 
@@ -124,6 +125,8 @@ def simulate_with_workers(options: dict[str, Any], *, log: Any) -> tuple[dict[st
             "completed": run.completed,
         }
         report["operator_actions"] = dict(sorted(run.operator.items()))
+        if run.refusals:
+            log.write(f"staff actions the engine refused, e.g.: {run.refusals[:5]}")
         examples = sampler.examples()
         if examples:
             log.write(f"sampled findings, e.g.: {examples}")
@@ -157,7 +160,8 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
         while plan and plan[0][0] <= now:
             sim._apply_booking_change(fleet, *plan.pop(0)[1:], now=now)
         while acts and acts[0][0] <= now:
-            operator_act(tenant=fleet.tenant, action=acts.pop(0)[1], rng=act_rng, now=now, done=run.operator)
+            operator_act(tenant=fleet.tenant, action=acts.pop(0)[1], rng=act_rng, now=now, done=run.operator,
+                         refusals=run.refusals)
         names = []
         for func, period in every.items():
             if func not in last or now - last[func] >= period:
