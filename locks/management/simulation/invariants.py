@@ -38,6 +38,10 @@ from locks.models import (
 from portal.models import Tenant
 from providers.models import ProviderAccount, SimulatedDevice
 
+# (subject, version): the subject is what the report counts (a code, a lock's code, an operation); a new version
+# of the subject (the code changed since) starts its grace again.
+Key = tuple[Hashable, Hashable]
+
 LATE_AFTER = timedelta(seconds=60)  # DESIGN §4: not confirmed by starts_at → an issue within a minute
 OVERSTAY_AFTER = timedelta(minutes=30)  # "ends_at + a short grace": removals take a vendor round trip or two
 
@@ -120,14 +124,14 @@ class Snapshot:
 # --------------------------------------------------------------------------- the samplers
 
 
-def false_set(snapshot: Snapshot) -> set[Hashable]:
+def false_set(snapshot: Snapshot) -> set[Key]:
     """Codes the portal calls `set` that their lock does not hold (with that PIN)."""
     held: dict[int, set[str]] = {}
     for device in snapshot.devices:
         for item in device.codes.values():
             if item.get("code_id") is not None and item.get("status") in ("set", "scheduled"):
                 held.setdefault(item["code_id"], set()).add(item["pin"])
-    found: set[Hashable] = set()
+    found: set[Key] = set()
     for code in snapshot.codes:
         if code.status != CodeStatus.SET or code.pin in held.get(code.pk, ()):
             continue
@@ -138,9 +142,9 @@ def false_set(snapshot: Snapshot) -> set[Hashable]:
     return found
 
 
-def device_concurrent_ops(snapshot: Snapshot) -> set[Hashable]:
+def device_concurrent_ops(snapshot: Snapshot) -> set[Key]:
     """Operations pending on a simulated lock while another one is pending there too."""
-    found: set[Hashable] = set()
+    found: set[Key] = set()
     for device in snapshot.devices:
         pending = [op["id"] for op in device.operations if op.get("state") == "pending"]
         if len(pending) > 1:
@@ -148,9 +152,9 @@ def device_concurrent_ops(snapshot: Snapshot) -> set[Hashable]:
     return found
 
 
-def overstay_unflagged(snapshot: Snapshot) -> set[Hashable]:
+def overstay_unflagged(snapshot: Snapshot) -> set[Key]:
     """Codes still on a lock past ends_at + OVERSTAY_AFTER with no issue saying so."""
-    found: set[Hashable] = set()
+    found: set[Key] = set()
     for device in snapshot.devices:
         for ref, item in device.codes.items():
             code_id = item.get("code_id")
@@ -166,9 +170,9 @@ def overstay_unflagged(snapshot: Snapshot) -> set[Hashable]:
     return found
 
 
-def late_unflagged(snapshot: Snapshot) -> set[Hashable]:
+def late_unflagged(snapshot: Snapshot) -> set[Key]:
     """Codes past starts_at + LATE_AFTER, inside their window, not set, with no issue on them or their lock."""
-    found: set[Hashable] = set()
+    found: set[Key] = set()
     for code in snapshot.codes:
         if code.status not in (CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.FAILED):
             continue
@@ -182,14 +186,14 @@ def late_unflagged(snapshot: Snapshot) -> set[Hashable]:
     return found
 
 
-def orphan_codes(snapshot: Snapshot) -> set[Hashable]:
+def orphan_codes(snapshot: Snapshot) -> set[Key]:
     """Codes on a lock that Lockstep neither manages (no live code of ours has that ref, no removal targets it)
     nor flags."""
     managed: dict[int, set[str]] = {}
     for code in snapshot.codes:
         if code.status != CodeStatus.REMOVED and code.vendor_code_ref:
             managed.setdefault(code.lock_id, set()).add(code.vendor_code_ref)
-    found: set[Hashable] = set()
+    found: set[Key] = set()
     for device in snapshot.devices:
         ours = managed.get(device.lock_id, set()) | snapshot.removing_refs.get(device.lock_id, set())
         for ref, item in device.codes.items():
@@ -199,7 +203,7 @@ def orphan_codes(snapshot: Snapshot) -> set[Hashable]:
     return found
 
 
-SAMPLERS: dict[str, Callable[[Snapshot], set[Hashable]]] = {
+SAMPLERS: dict[str, Callable[[Snapshot], set[Key]]] = {
     "false_set": false_set,
     "device_concurrent_ops": device_concurrent_ops,
     "overstay_unflagged": overstay_unflagged,
@@ -211,13 +215,13 @@ SAMPLERS: dict[str, Callable[[Snapshot], set[Hashable]]] = {
 @dataclass
 class Watch:
     """Keys seen at samples; a key persisting across two samples at least `grace` apart is a finding.
-    Keys are (subject, version): the report counts distinct subjects."""
+    The report counts distinct subjects."""
 
     grace: timedelta
-    seen: dict[Hashable, tuple[datetime, int]] = field(default_factory=dict)  # key → (first seen, samples)
-    findings: set[Hashable] = field(default_factory=set)
+    seen: dict[Key, tuple[datetime, int]] = field(default_factory=dict)  # key → (first seen, samples)
+    findings: set[Key] = field(default_factory=set)
 
-    def observe(self, now: datetime, keys: Iterable[Hashable]) -> None:
+    def observe(self, now: datetime, keys: Iterable[Key]) -> None:
         self.seen = {key: (self.seen[key][0], self.seen[key][1] + 1) if key in self.seen else (now, 1)
                      for key in keys}
         needed = 1 if self.grace == timedelta(0) else 2
@@ -225,7 +229,7 @@ class Watch:
                              if samples >= needed and now - first >= self.grace)
 
     def subjects(self) -> set[Hashable]:
-        return {key[0] if isinstance(key, tuple) else key for key in self.findings}
+        return {key[0] for key in self.findings}
 
 
 class Sampler:
