@@ -29,6 +29,13 @@ account credentials' `faults`, else zero): `latency` (mean seconds until an oper
 lock lost the new code / kept the deleted one), `busy` (the call is refused: busy / 423), `external_pin`
 (someone sets a PIN at the keypad; half the time it is the very PIN being sent).
 
+**Answers and interleaving** (account credentials, for `manage.py simulate --workers`): `answer_ms` — every
+write (create, update, delete) is answered that many real milliseconds after the cloud accepted it, so a completion (and its webhook)
+can overtake the answer; `interleave` (0–1) — the chance that the webhooks a lock delivers together come in
+an order mixing its codes (each code's own events keep their order). Neither draws from the seeded streams
+below, so a run without them tells the same story as before. A call that arrives while another operation is
+pending on the lock is counted in the device's `stats["concurrent"]`.
+
 **Repeatability.** Every operation draws from `random.Random(f"{seed}:{device_id}:{counter}")`, the seed
 from the account credentials (`{"seed": n}`), the counter stored on the device; the same calls in the same
 order give the same story.
@@ -45,6 +52,7 @@ import hmac
 import json
 import random
 import secrets
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -400,10 +408,16 @@ class SimulatorProvider(Provider):
                 receipt, refusal = None, exc
             device.next_due_at = _next_due(device)
             device.save()
+        self._answer_delay()  # accepted (and committed) first: the lock may finish before we hear back
         if refusal is not None:
             raise refusal
         assert receipt is not None
         return receipt
+
+    def _answer_delay(self) -> None:
+        delay = float((self.account.credentials or {}).get("answer_ms") or 0)
+        if delay > 0:
+            time.sleep(delay / 1000)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -443,6 +457,8 @@ def _accept(
     pin = code.pin if code is not None else ""
     ref = ref or (code.vendor_code_ref if code is not None else "")
     running = [op for op in device.operations if op["state"] == PENDING]
+    if running:  # the engine promises one operation in flight per lock; count every breach
+        device.stats["concurrent"] = device.stats.get("concurrent", 0) + 1
     summary = {"action": action, "device_id": device.device_id}
 
     if draws["busy"] < faults["busy"]:
@@ -546,6 +562,7 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
     scheduled codes, deliver due webhooks (through `webhook_ingest`). Returns the webhooks delivered."""
     simulator_account_prepare(account=account)
     deliveries: list[tuple[str, int, dict[str, Any]]] = []  # (deliver_at, seq, body)
+    interleave = float((account.credentials or {}).get("interleave") or 0)
     with transaction.atomic():
         devices = SimulatedDevice.objects.select_for_update().filter(
             account=account, next_due_at__lte=now
@@ -554,12 +571,33 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
             _device_advance(device, account, now)
             due = [item for item in device.outbox if _at(item["deliver_at"]) <= now]
             device.outbox = [item for item in device.outbox if _at(item["deliver_at"]) > now]
-            deliveries.extend((item["deliver_at"], item["seq"], item["body"]) for item in due)
+            due = sorted(due, key=lambda item: (_at(item["deliver_at"]), item["seq"]))
+            bodies = [item["body"] for item in due]
+            if interleave:  # the same delivery slots, the bodies mixed across codes
+                bodies = _interleave(bodies, random.Random(f"{(account.credentials or {}).get('seed', 0)}:"
+                                                           f"{device.device_id}:{now.isoformat()}"), interleave)
+            deliveries.extend((item["deliver_at"], item["seq"], body) for item, body in zip(due, bodies, strict=True))
             device.next_due_at = _next_due(device)
             device.save()
     for _, _, body in sorted(deliveries, key=lambda item: (_dt(item[0]), item[1])):
         simulator_deliver(account=account, body=body)
     return len(deliveries)
+
+
+def _interleave(bodies: list[dict[str, Any]], rng: random.Random, chance: float) -> list[dict[str, Any]]:
+    """Mix the events of different codes of one lock (each code's own events keep their order)."""
+    if rng.random() >= chance:
+        return bodies
+    queues: dict[str, list[dict[str, Any]]] = {}
+    for body in bodies:
+        queues.setdefault(str(body.get("code_ref") or ""), []).append(body)
+    mixed: list[dict[str, Any]] = []
+    while queues:
+        ref = rng.choice(sorted(queues))
+        mixed.append(queues[ref].pop(0))
+        if not queues[ref]:
+            del queues[ref]
+    return mixed
 
 
 def simulator_deliver(*, account: ProviderAccount, body: Mapping[str, Any]) -> None:

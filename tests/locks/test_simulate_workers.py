@@ -1,0 +1,70 @@
+"""`simulate --workers`: the engine in real qcluster processes on PostgreSQL, invariants sampled while it runs."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from portal.models import Tenant
+from providers.models import SimulatedDevice
+
+SAMPLED = ("false_set", "device_concurrent_ops", "overstay_unflagged", "late_unflagged", "events_unprocessed",
+           "orphan_codes")
+IN_PROCESS = ("codes", "by_status", "started", "set_in_window", "late_with_issue", "unexplained", "silently_wrong",
+              "duplicate_pins_on_lock", "double_sends", "left_after_end", "vendor_calls", "seconds")
+
+
+def simulation_workers() -> set[int]:
+    """Processes running `simulate_qcluster` on this test's database."""
+    database = f"/{connection.settings_dict['NAME']}".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"simulate_qcluster" in (entry / "cmdline").read_bytes() and \
+                        database in (entry / "environ").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="worker processes share the database: SQLite is one machine, one worker (DESIGN §6)")
+@pytest.mark.django_db(transaction=True)  # the workers are other processes: they see committed rows only
+def test_it_runs_the_engine_in_worker_processes_and_reports_every_invariant_and_leaves_no_worker_behind():
+    before = simulation_workers()
+    out = StringIO()
+
+    call_command("simulate", "--bookings", "4", "--locks", "2", "--days", "1", "--faults", "none", "--seed", "5",
+                 "--workers", "1", "--latency", "200", "--kill-workers", "--max-minutes", "4",
+                 stdout=out, stderr=StringIO())
+
+    report = json.loads(out.getvalue())
+    assert simulation_workers() == before == set()
+    assert set(SAMPLED + IN_PROCESS) <= set(report)
+    assert report["workers"]["completed"] and report["workers"]["steps"] > 10
+    assert report["workers"]["samples"] >= report["workers"]["steps"]
+    assert report["codes"] > 0 and report["vendor_calls"]["create"] >= report["codes"]  # workers did send
+    assert report["workers"]["left_running"] == 0
+    assert not Tenant.objects.filter(slug__startswith="sim-5-").exists()
+    assert not SimulatedDevice.objects.exists()
+
+
+@pytest.mark.django_db
+def test_latency_and_killing_need_the_worker_mode():
+    with pytest.raises(CommandError, match="need --workers"):
+        call_command("simulate", "--latency", "100", stdout=StringIO())
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the refusal is SQLite's")
+@pytest.mark.django_db
+def test_the_worker_mode_refuses_sqlite():
+    with pytest.raises(CommandError, match="needs PostgreSQL"):
+        call_command("simulate", "--workers", "1", stdout=StringIO())
