@@ -58,3 +58,15 @@ def test_check_names_every_broken_invariant():
     ]
     assert invariant_problems({**report, "set_in_window": 10, "late_with_issue": 0, "unexplained": 0,
                                "double_sends": 0}, faults="default", per_code=[]) == []
+
+
+def test_a_run_that_kills_workers_reports_coverage_but_fails_only_on_the_invariants():
+    from locks.management.commands.simulate import invariant_problems
+
+    report = {"unexplained": 0, "silently_wrong": 0, "duplicate_pins_on_lock": 0, "double_sends": 0,
+              "left_after_end": 0, "started": 26, "set_in_window": 24, "late_with_issue": 2}
+    assert invariant_problems(report, faults="default", per_code=[]) == [
+        "set_in_window 24 < 95 % of started 26"]
+    assert invariant_problems(report, faults="default", per_code=[], coverage_floor=False) == []
+    late_without_issue = {**report, "unexplained": 2, "late_with_issue": 0}
+    assert invariant_problems(late_without_issue, faults="default", per_code=[], coverage_floor=False)

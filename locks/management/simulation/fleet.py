@@ -326,13 +326,19 @@ def _disagrees(code: AccessCode, *, held: bool, right: bool) -> bool:
     return code.status == CodeStatus.FAILED  # a failed code must carry an open issue
 
 
-def invariant_problems(report: dict[str, Any], *, faults: str, per_code: list[dict[str, Any]]) -> list[str]:
+def invariant_problems(
+    report: dict[str, Any], *, faults: str, per_code: list[dict[str, Any]], coverage_floor: bool = True
+) -> list[str]:
+    """What `--check` fails on. `coverage_floor=False` (runs that kill workers): the 95 % set-in-window floor
+    is reported, not enforced — on the compressed clock a task lost with a killed worker comes back hours of
+    virtual time later, so such a code is late by construction; it must still carry an issue (`unexplained`
+    and `late_unflagged` are enforced)."""
     problems = [f"{key} = {report[key]}" for key in
                 ("unexplained", "silently_wrong", "duplicate_pins_on_lock", "double_sends", "left_after_end")
                 if report[key]]
     if report["set_in_window"] + report["late_with_issue"] != report["started"]:
         problems.append("set_in_window + late_with_issue != started")
-    if report["started"] and report["set_in_window"] < 0.95 * report["started"]:
+    if coverage_floor and report["started"] and report["set_in_window"] < 0.95 * report["started"]:
         problems.append(f"set_in_window {report['set_in_window']} < 95 % of started {report['started']}")
     if faults == "none":
         if report["set_in_window"] != report["started"]:
