@@ -60,7 +60,7 @@ def test_check_names_every_broken_invariant():
                                "double_sends": 0}, faults="default", per_code=[]) == []
 
 
-def test_a_run_that_kills_workers_reports_coverage_but_fails_only_on_the_invariants():
+def test_a_run_with_real_workers_reports_coverage_but_fails_only_on_the_invariants():
     from locks.management.commands.simulate import invariant_problems
 
     report = {"unexplained": 0, "silently_wrong": 0, "duplicate_pins_on_lock": 0, "double_sends": 0,

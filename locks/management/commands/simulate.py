@@ -118,7 +118,7 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(report, sort_keys=True))
         if options["check"]:
             problems = invariant_problems(report, faults=options["faults"], per_code=per_code,
-                                          coverage_floor=not options.get("kill_workers")) + extra
+                                          coverage_floor=not options.get("workers")) + extra
             for problem in problems:
                 self.stderr.write(f"invariant broken: {problem}")
             if problems and unexplained:

@@ -329,10 +329,10 @@ def _disagrees(code: AccessCode, *, held: bool, right: bool) -> bool:
 def invariant_problems(
     report: dict[str, Any], *, faults: str, per_code: list[dict[str, Any]], coverage_floor: bool = True
 ) -> list[str]:
-    """What `--check` fails on. `coverage_floor=False` (runs that kill workers): the 95 % set-in-window floor
-    is reported, not enforced — on the compressed clock a task lost with a killed worker comes back hours of
-    virtual time later, so such a code is late by construction; it must still carry an issue (`unexplained`
-    and `late_unflagged` are enforced)."""
+    """What `--check` fails on. `coverage_floor=False` (runs with real workers): the 95 % set-in-window floor
+    is reported, not enforced — on the compressed clock a real second of vendor latency is a virtual minute
+    or two, and a task lost with a killed worker comes back hours of virtual time later, so such codes are
+    late by construction; each must still carry an issue (`unexplained` and `late_unflagged` are enforced)."""
     problems = [f"{key} = {report[key]}" for key in
                 ("unexplained", "silently_wrong", "duplicate_pins_on_lock", "double_sends", "left_after_end")
                 if report[key]]
