@@ -31,6 +31,7 @@ from portal.conflicts import open_conflicts
 from portal.forms import BookingForm, add_service_errors
 from portal.http import AuthenticatedRequest, TenantRequest
 from portal.models import Booking, BookingStatus, Membership, Role
+from portal.people_code_views import people_codes
 from portal.permissions import editor_required, listed_properties, visible_properties
 from portal.query_params import clean_search, parse_id
 from portal.templatetags.lockstep import in_motion
@@ -153,6 +154,7 @@ def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
         "failed_count": AccessCode.objects.filter(lock__property=prop, status=CodeStatus.FAILED).count(),
         "feeds": list(prop.feeds.all()),
         "conflicts": list(open_conflicts(prop)),
+        "people_codes": people_codes(prop=prop),
     }
     return render(request, "portal/property_detail.html", context)
 
