@@ -73,6 +73,7 @@ class CodePurpose(models.TextChoices):
 
 # People who are not guests: staff give them codes by hand (locks.people, DESIGN §3 AccessCode purposes).
 PEOPLE_PURPOSES = (CodePurpose.CLEANER, CodePurpose.MAINTENANCE, CodePurpose.OWNER, CodePurpose.STAFF)
+PEOPLE_PURPOSE_CHOICES = [(purpose.value, purpose.label) for purpose in PEOPLE_PURPOSES]
 
 
 class CodeType(models.TextChoices):

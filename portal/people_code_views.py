@@ -96,8 +96,8 @@ def people_code_new_on_property(request: TenantRequest, property_id: int) -> Htt
 @never_cache
 @editor_required
 @require_http_methods(["GET", "POST"])
-def people_code_edit(request: TenantRequest, code_id: int) -> HttpResponse:
-    code = _code(request, code_id)
+def people_code_edit(request: TenantRequest, person_code_id: int) -> HttpResponse:
+    code = _code(request, person_code_id)
     prop = code.lock.property
     assert prop is not None
     form = PeopleCodeForm(request.POST or None, tz_name=prop.timezone, code=code)
@@ -116,8 +116,8 @@ def people_code_edit(request: TenantRequest, code_id: int) -> HttpResponse:
 
 @editor_required
 @require_POST
-def people_code_remove(request: TenantRequest, code_id: int) -> HttpResponse:
-    code = _code(request, code_id)
+def people_code_remove(request: TenantRequest, person_code_id: int) -> HttpResponse:
+    code = _code(request, person_code_id)
     try:
         people.people_code_remove(code=code, actor=request.user, now=timezone.now())
     except ValidationError as exc:

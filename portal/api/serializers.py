@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from locks.models import PEOPLE_PURPOSES, AccessCode, Lock, LockCommand, LockIssue
+from locks.models import PEOPLE_PURPOSE_CHOICES, AccessCode, Lock, LockCommand, LockIssue
 from portal.models import Booking, Property
 
 
@@ -167,7 +167,7 @@ class PeopleCodeWriteSerializer(serializers.Serializer):
     """A code for a person who is not a guest, on one `lock` or on every lock of a `property`. Both times
     left out (or null) make an ongoing code; send RFC 3339 times with their offset."""
 
-    purpose = serializers.ChoiceField(choices=[(p.value, p.label) for p in PEOPLE_PURPOSES])
+    purpose = serializers.ChoiceField(choices=PEOPLE_PURPOSE_CHOICES)
     holder_name = serializers.CharField(max_length=120)
     lock = serializers.IntegerField(required=False, min_value=1)
     property = serializers.IntegerField(required=False, min_value=1)
