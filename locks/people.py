@@ -120,17 +120,38 @@ def people_code_create(
         errors |= _check_pin(pin, locks)
     if errors:
         raise ValidationError(errors)
+    return codes_make(locks, purpose=purpose, holder=holder_name.strip(), pin=pin, starts_at=starts_at,
+                      ends_at=ends_at, key=f"people-{uuid.uuid4().hex}", keep_key=False, actor=actor, now=now)
+
+
+def codes_make(
+    locks: Sequence[Lock],
+    *,
+    purpose: str,
+    holder: str,
+    pin: str | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    key: str,
+    keep_key: bool,
+    actor: Actor,
+    now: datetime,
+) -> list[AccessCode]:
+    """Codes with no booking on `locks`, one PIN on every door where one fits (sharing `key`); `keep_key`
+    keeps the key even when each door got its own PIN (it names the group, e.g. a turnover's gap). A
+    chosen `pin` must have been checked. Programmed now when due, else by the tick."""
     tenant = locks[0].tenant
-    holder = holder_name.strip()
     settable = [door for door in locks if not lock_chooses_pin(door)]
-    common_key = f"people-{uuid.uuid4().hex}" if len(settable) > 1 else ""
+    common_key = key if len(settable) > 1 or keep_key else ""
     if pin:
-        chosen, key = {door.pk: pin for door in settable}, common_key
+        chosen, used_key = {door.pk: pin for door in settable}, common_key
     elif settable:
-        chosen, key = pins_for_locks(settable, taken={door.pk: live_pins(door) for door in settable},
-                                     default_length=tenant.default_code_length, common_key=common_key)
+        chosen, used_key = pins_for_locks(settable, taken={door.pk: live_pins(door) for door in settable},
+                                          default_length=tenant.default_code_length, common_key=common_key)
     else:
-        chosen, key = {}, ""
+        chosen, used_key = {}, ""
+    if keep_key:
+        used_key = key
     missing = [door.name for door in settable if door.pk not in chosen]
     if missing:
         raise ValidationError({"pin": f"No free PIN valid for {', '.join(missing)} was found; remove old codes "
@@ -142,7 +163,7 @@ def people_code_create(
         code = AccessCode.objects.create(
             tenant_id=door.tenant_id, lock=door, booking=None, purpose=purpose, holder_name=holder,
             code_type=code_type, name=fit_name(holder, door), pin=chosen.get(door.pk, ""),
-            common_code_key=key if door.pk in chosen else "",
+            common_code_key=used_key if door.pk in chosen or keep_key else "",
             starts_at=starts_at, ends_at=ends_at, program_at=program_at,
         )
         activity_record(

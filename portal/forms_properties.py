@@ -33,6 +33,10 @@ class PropertyForm(forms.Form):
     after_minutes = forms.IntegerField(label="Code ends after check-out (minutes)", required=False,
                                        min_value=0, max_value=MAX_BUFFER_MINUTES)
     pin_policy = forms.ChoiceField(label="PIN policy", required=False)
+    turnover_codes = forms.BooleanField(
+        label="Turnover codes", required=False,
+        help_text="A cleaner's code on every lock from each check-out to the next check-in.",
+    )
 
     def __init__(self, *args: Any, tenant: Tenant, allowed: tuple[str, ...] = PROPERTY_FIELDS,
                  **kwargs: Any) -> None:

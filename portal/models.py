@@ -127,6 +127,9 @@ class Property(models.Model):
     )
     pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, blank=True, default="")
     owners = models.ManyToManyField(Membership, blank=True, related_name="owned_properties")
+    # Opt-in: a cleaner's code on every lock between one stay's check-out and the next one's check-in
+    # (locks.turnover keeps it in step with the bookings).
+    turnover_codes = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from locks import people
-from locks.models import PEOPLE_PURPOSES, AccessCode, CodeStatus, Lock
+from locks.models import PEOPLE_PURPOSES, AccessCode, CodePurpose, CodeStatus, Lock
 from portal.forms import add_service_errors
 from portal.forms_people import PeopleCodeForm
 from portal.http import TenantRequest
@@ -28,10 +28,12 @@ FORM_FIELDS = {"purpose", "holder_name", "pin", "starts_at", "ends_at"}
 
 def people_codes(*, lock: Lock | None = None, prop: Property | None = None) -> QuerySet[AccessCode]:
     """The people's codes still of interest (not removed) on a lock or on a property's locks."""
-    codes = AccessCode.objects.filter(booking__isnull=True, purpose__in=PEOPLE_PURPOSES).exclude(
+    # Turnover codes are listed too (staff tell the cleaner their PIN) but follow the stays, not a form.
+    shown = [*PEOPLE_PURPOSES, CodePurpose.TURNOVER]
+    codes = AccessCode.objects.filter(booking__isnull=True, purpose__in=shown).exclude(
         status=CodeStatus.REMOVED).select_related("lock")
     codes = codes.filter(lock=lock) if lock is not None else codes.filter(lock__property=prop)
-    return codes.order_by("holder_name", "lock__name", "id")
+    return codes.order_by("purpose", "holder_name", "starts_at", "lock__name", "id")
 
 
 def _lock(request: TenantRequest, lock_id: int) -> Lock:
