@@ -179,6 +179,10 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
     # An archived property keeps its history but puts no codes on any lock.
     wanted = booking.status == BookingStatus.CONFIRMED and booking.property.archived_at is None
     lock_ids = {lock.pk for lock in locks}
+    # Backup codes handed to the stay (locks.backup) are already on the lock: they only end with it.
+    backups = [code for code in codes if code.purpose == CodePurpose.BACKUP]
+    codes = [code for code in codes if code.purpose != CodePurpose.BACKUP]
+    _backups_follow_booking(backups, booking=booking, wanted=wanted, lock_ids=lock_ids, now=now, actor=actor)
     for code in codes:
         if not wanted or code.lock_id not in lock_ids:
             note = "moved" if wanted else ("property archived" if booking.status == BookingStatus.CONFIRMED
@@ -199,6 +203,18 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
                              now=now, actor=actor)
     if missing:
         _codes_create(booking, missing, now=now, actor=actor)
+
+
+def _backups_follow_booking(codes: list[AccessCode], *, booking: Booking, wanted: bool, lock_ids: set[int],
+                            now: datetime, actor: Actor) -> None:
+    for code in codes:
+        if code.status == CodeStatus.REMOVING:
+            continue
+        ends_at = code_window(booking=booking, lock=code.lock, now=now)[1]
+        if not wanted or code.lock_id not in lock_ids or ends_at <= now:
+            code_remove(code=code, now=now, actor=actor, note="booking cancelled" if not wanted else "moved")
+        elif code.ends_at != ends_at:
+            AccessCode.objects.filter(pk=code.pk).update(ends_at=ends_at, updated_at=now)
 
 
 def _pins_for_locks(booking: Booking, locks: list[Lock]) -> tuple[dict[int, str], str]:

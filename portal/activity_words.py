@@ -195,6 +195,7 @@ WORDS: dict[str, Callable[[Said], str]] = {
     "code.missing": lambda s: f"{s.whose} was missing on the lock; programming it again",
     "code.retry_now": lambda s: f"retry of {s.whose} asked for",
     "code.remove_requested": lambda s: f"removal of {s.whose} asked for",
+    "code.backup_handed_out": lambda s: f"a backup code already on the lock was handed out as {s.whose}",
     "code.new_pin": lambda s: f"new PIN asked for {s.whose}",
     "code.adopted": lambda s: f"{s.whose} found on the lock is now managed by Lockstep",
     "code.guest_notified": lambda s: f"guest told the PIN of {s.whose}",

@@ -37,6 +37,13 @@ class PropertyForm(forms.Form):
         label="Turnover codes", required=False,
         help_text="A cleaner's code on every lock from each check-out to the next check-in.",
     )
+    backup_pool_size = forms.IntegerField(
+        label="Backup codes per lock", min_value=0, max_value=5, required=False,
+        help_text="Spare codes kept on each lock, ready to hand to a guest whose own code failed.",
+    )
+
+    def clean_backup_pool_size(self) -> int:
+        return self.cleaned_data.get("backup_pool_size") or 0
 
     def __init__(self, *args: Any, tenant: Tenant, allowed: tuple[str, ...] = PROPERTY_FIELDS,
                  **kwargs: Any) -> None:

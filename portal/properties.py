@@ -25,7 +25,7 @@ from locks.turnover import turnover_codes_sync
 from portal.models import Booking, BookingFeed, BookingStatus, Property, Tenant
 
 PROPERTY_FIELDS = ("name", "address", "timezone", "checkin_time", "checkout_time", "before_minutes",
-                   "after_minutes", "pin_policy", "turnover_codes")
+                   "after_minutes", "pin_policy", "turnover_codes", "backup_pool_size")
 # What staff may change; the rest (name, address, zone, PIN policy) is an admin's.
 STAFF_FIELDS = ("checkin_time", "checkout_time", "before_minutes", "after_minutes")
 # Fields whose change moves the codes of stays already booked (check-in/out times apply to new stays).

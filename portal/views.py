@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from locks.backup import locks_with_a_ready_backup
 from locks.conf import engine
 from locks.models import (
     AccessCode,
@@ -229,6 +230,7 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
         "activities": activities,
         "issues": issues,
         "in_motion": any(in_motion(code) for code in codes),
+        "backup_locks": locks_with_a_ready_backup(booking) if booking.status == BookingStatus.CONFIRMED else [],
     }
 
 
