@@ -63,8 +63,17 @@ LIVE_CODE_STATUSES = (CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET, Code
 
 class CodePurpose(models.TextChoices):
     GUEST = "guest", "Guest"
+    CLEANER = "cleaner", "Cleaner"
+    MAINTENANCE = "maintenance", "Maintenance"
+    OWNER = "owner", "Owner"
     STAFF = "staff", "Staff"
+    TURNOVER = "turnover", "Turnover"
     BACKUP = "backup", "Backup"
+
+
+# People who are not guests: staff give them codes by hand (locks.people, DESIGN §3 AccessCode purposes).
+PEOPLE_PURPOSES = (CodePurpose.CLEANER, CodePurpose.MAINTENANCE, CodePurpose.OWNER, CodePurpose.STAFF)
+PEOPLE_PURPOSE_CHOICES = [(purpose.value, purpose.label) for purpose in PEOPLE_PURPOSES]
 
 
 class CodeType(models.TextChoices):
@@ -86,7 +95,9 @@ class AccessCode(models.Model):
     booking = models.ForeignKey(
         "portal.Booking", null=True, blank=True, on_delete=models.CASCADE, related_name="access_codes"
     )
-    purpose = models.CharField(max_length=10, choices=CodePurpose.choices, default=CodePurpose.GUEST)
+    purpose = models.CharField(max_length=12, choices=CodePurpose.choices, default=CodePurpose.GUEST)
+    # Who the code is for when it is not a guest's (the lock's `name` may be cut to fit the lock).
+    holder_name = models.CharField(max_length=120, blank=True)
     code_type = models.CharField(max_length=12, choices=CodeType.choices, default=CodeType.TIME_BOUND)
     name = models.CharField(max_length=64, help_text="The name as shown on the lock.")
     pin = EncryptedTextField(blank=True)

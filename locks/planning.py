@@ -47,11 +47,19 @@ def code_window(*, booking: Booking, lock: Lock, now: datetime) -> tuple[datetim
     prop = booking.property
     starts_at = booking.check_in.astimezone(UTC) - timedelta(minutes=prop.effective_before_minutes)
     ends_at = booking.check_out.astimezone(UTC) + timedelta(minutes=prop.effective_after_minutes)
+    return starts_at, ends_at, program_time(lock=lock, starts_at=starts_at, now=now)
+
+
+def program_time(*, lock: Lock, starts_at: datetime | None, now: datetime) -> datetime:
+    """When a code starting at `starts_at` goes to `lock`: the native preload or the just-in-time lead
+    before its start, never before now; an ongoing code (no start) goes now."""
+    if starts_at is None:
+        return now
     if lock.native_scheduling:
         lead = timedelta(hours=engine().NATIVE_PRELOAD_HOURS)
     else:
         lead = timedelta(minutes=engine().JUST_IN_TIME_MINUTES)
-    return starts_at, ends_at, max(starts_at - lead, now)
+    return max(starts_at.astimezone(UTC) - lead, now)
 
 
 def _never_sent(code: AccessCode) -> bool:
@@ -171,6 +179,10 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
     # An archived property keeps its history but puts no codes on any lock.
     wanted = booking.status == BookingStatus.CONFIRMED and booking.property.archived_at is None
     lock_ids = {lock.pk for lock in locks}
+    # Backup codes handed to the stay (locks.backup) are already on the lock: they only end with it.
+    backups = [code for code in codes if code.purpose == CodePurpose.BACKUP]
+    codes = [code for code in codes if code.purpose != CodePurpose.BACKUP]
+    _backups_follow_booking(backups, booking=booking, wanted=wanted, lock_ids=lock_ids, now=now, actor=actor)
     for code in codes:
         if not wanted or code.lock_id not in lock_ids:
             note = "moved" if wanted else ("property archived" if booking.status == BookingStatus.CONFIRMED
@@ -193,6 +205,18 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
         _codes_create(booking, missing, now=now, actor=actor)
 
 
+def _backups_follow_booking(codes: list[AccessCode], *, booking: Booking, wanted: bool, lock_ids: set[int],
+                            now: datetime, actor: Actor) -> None:
+    for code in codes:
+        if code.status == CodeStatus.REMOVING:
+            continue
+        ends_at = code_window(booking=booking, lock=code.lock, now=now)[1]
+        if not wanted or code.lock_id not in lock_ids or ends_at <= now:
+            code_remove(code=code, now=now, actor=actor, note="booking cancelled" if not wanted else "moved")
+        elif code.ends_at != ends_at:
+            AccessCode.objects.filter(pk=code.pk).update(ends_at=ends_at, updated_at=now)
+
+
 def _pins_for_locks(booking: Booking, locks: list[Lock]) -> tuple[dict[int, str], str]:
     """PIN per lock for a booking's new codes, and the common_code_key when one PIN serves them all.
     A lock missing from the answer either picks its own PIN or has no free PIN left."""
@@ -206,7 +230,15 @@ def _pins_for_locks(booking: Booking, locks: list[Lock]) -> tuple[dict[int, str]
                  for lock in settable}
         if None not in phone.values() and len(set(phone.values())) == 1:
             return {pk: str(pin) for pk, pin in phone.items()}, common_key
-    default_length = booking.tenant.default_code_length
+    return pins_for_locks(settable, taken=taken, default_length=booking.tenant.default_code_length,
+                          common_key=common_key)
+
+
+def pins_for_locks(
+    settable: list[Lock], *, taken: dict[int, set[str]], default_length: int, common_key: str
+) -> tuple[dict[int, str], str]:
+    """One PIN valid and free on every lock in `settable` when there is one (with `common_key`), else a
+    PIN per lock (no key); a lock with no free PIN left is missing from the answer."""
     common = pins.common_pin(
         [lock.requirements or {} for lock in settable],
         taken_per_lock=[taken[lock.pk] for lock in settable],
@@ -259,13 +291,29 @@ def _code_follow_booking(
     now: datetime,
     actor: Actor,
 ) -> None:
-    name = fit_name(booking.guest_name, code.lock)
+    code_follow_window(code, holder=booking.guest_name, starts_at=starts_at, ends_at=ends_at, program_at=program_at,
+                       now=now, actor=actor)
+
+
+def code_follow_window(
+    code: AccessCode,
+    *,
+    holder: str,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    program_at: datetime,
+    now: datetime,
+    actor: Actor,
+) -> None:
+    """Give a code a new window (None, None: ongoing) and holder's name, and move it on the lock to match:
+    pushed as an update, taken off until due, programmed now, or removed when the window is over."""
+    name = fit_name(holder, code.lock)
     window_changed = (code.starts_at, code.ends_at) != (starts_at, ends_at)
     if not window_changed and code.name == name:
         return
     if code.status == CodeStatus.REMOVING and not code.comes_back:
         return  # already on its way out (ended); a new stay gets new codes
-    if ends_at <= now:
+    if ends_at is not None and ends_at <= now:
         code_remove(code=code, now=now, actor=actor, note="window ended")
         return
     # Windows are a security boundary: a lock that does not enforce the window itself must not hold the
@@ -281,9 +329,10 @@ def _code_follow_booking(
         setattr(code, field_name, value)
     activity_record(
         tenant_id=code.tenant_id, verb="code.changed",
-        message=f"Code for {booking.guest_name} on {code.lock.name} moved to a new window",
+        message=f"Code for {holder} on {code.lock.name} moved to a new window",
         now=now, code=code, actor=actor,
-        data={"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()},
+        data={"starts_at": starts_at.isoformat() if starts_at else None,
+              "ends_at": ends_at.isoformat() if ends_at else None},
     )
     if code.comes_back:
         return  # its delete is under way; the confirmed delete puts it back to unset for the new time

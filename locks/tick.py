@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from locks.backup import backup_pools_top_up
 from locks.codes import code_activate_scheduled, code_flag_late, code_flag_overstay, codes_overstaying
 from locks.conf import engine
 from locks.dispatch import dispatch_lock, locks_with_ready_commands
@@ -26,6 +27,7 @@ class TickReport:
     removed: int = 0
     flagged_late: int = 0
     flagged_overstay: int = 0
+    backups_made: int = 0
     dispatched_locks: int = 0
 
 
@@ -66,6 +68,8 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
     for code in codes_overstaying(now=now, limit=batch):
         code_flag_overstay(code=code, now=now)
         report.flagged_overstay += 1
+    # Spare codes ready on the locks that keep a backup pool (one handed out or ended: replaced).
+    report.backups_made = backup_pools_top_up(now=now, limit=batch)
     for lock_id in locks_with_ready_commands(now=now):
         if dispatch is None:
             dispatch_lock(lock_id=lock_id, now=now)

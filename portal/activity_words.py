@@ -108,6 +108,8 @@ def code_owner_words(code: AccessCode | None) -> str:
     booking = code.booking if code.booking_id else None
     if booking is not None:
         return f"{booking.guest_name}'s code"
+    if code.holder_name:
+        return f"{code.holder_name}'s {code.get_purpose_display().lower()} code"
     return f"the code “{code.name}”"
 
 
@@ -192,6 +194,8 @@ WORDS: dict[str, Callable[[Said], str]] = {
     "code.changed": _changed,
     "code.missing": lambda s: f"{s.whose} was missing on the lock; programming it again",
     "code.retry_now": lambda s: f"retry of {s.whose} asked for",
+    "code.remove_requested": lambda s: f"removal of {s.whose} asked for",
+    "code.backup_handed_out": lambda s: f"a backup code already on the lock was handed out as {s.whose}",
     "code.new_pin": lambda s: f"new PIN asked for {s.whose}",
     "code.adopted": lambda s: f"{s.whose} found on the lock is now managed by Lockstep",
     "code.guest_notified": lambda s: f"guest told the PIN of {s.whose}",

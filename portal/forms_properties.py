@@ -33,6 +33,17 @@ class PropertyForm(forms.Form):
     after_minutes = forms.IntegerField(label="Code ends after check-out (minutes)", required=False,
                                        min_value=0, max_value=MAX_BUFFER_MINUTES)
     pin_policy = forms.ChoiceField(label="PIN policy", required=False)
+    turnover_codes = forms.BooleanField(
+        label="Turnover codes", required=False,
+        help_text="A cleaner's code on every lock from each check-out to the next check-in.",
+    )
+    backup_pool_size = forms.IntegerField(
+        label="Backup codes per lock", min_value=0, max_value=5, required=False,
+        help_text="Spare codes kept on each lock, ready to hand to a guest whose own code failed.",
+    )
+
+    def clean_backup_pool_size(self) -> int:
+        return self.cleaned_data.get("backup_pool_size") or 0
 
     def __init__(self, *args: Any, tenant: Tenant, allowed: tuple[str, ...] = PROPERTY_FIELDS,
                  **kwargs: Any) -> None:

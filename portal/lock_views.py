@@ -36,6 +36,7 @@ from locks.models import (
 from locks.selectors import codes_with_unknown_pin, lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
 from portal.http import TenantRequest
+from portal.people_code_views import people_codes
 from portal.permissions import editor_required, visible_properties
 from portal.query_params import parse_id
 from portal.tenancy import get_for_tenant
@@ -150,6 +151,7 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
     context = {
         "lock": lock,
         "codes": codes,
+        "people_codes": people_codes(lock=lock),
         "last_check": last_check,
         "unmanaged": [ref for ref in (last_check.data.get("unmanaged", []) if last_check else []) if ref not in ours],
         "live": live,

@@ -127,6 +127,11 @@ class Property(models.Model):
     )
     pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, blank=True, default="")
     owners = models.ManyToManyField(Membership, blank=True, related_name="owned_properties")
+    # Opt-in: a cleaner's code on every lock between one stay's check-out and the next one's check-in
+    # (locks.turnover keeps it in step with the bookings).
+    turnover_codes = models.BooleanField(default=False)
+    # Backup codes kept programmed on each lock, ready to hand to a guest whose own code failed (locks.backup).
+    backup_pool_size = models.PositiveSmallIntegerField(default=0)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

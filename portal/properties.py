@@ -21,14 +21,15 @@ from django.db.models import Q
 
 from locks.activity import activity_record
 from locks.planning import codes_sync_for_booking
+from locks.turnover import turnover_codes_sync
 from portal.models import Booking, BookingFeed, BookingStatus, Property, Tenant
 
 PROPERTY_FIELDS = ("name", "address", "timezone", "checkin_time", "checkout_time", "before_minutes",
-                   "after_minutes", "pin_policy")
+                   "after_minutes", "pin_policy", "turnover_codes", "backup_pool_size")
 # What staff may change; the rest (name, address, zone, PIN policy) is an admin's.
 STAFF_FIELDS = ("checkin_time", "checkout_time", "before_minutes", "after_minutes")
 # Fields whose change moves the codes of stays already booked (check-in/out times apply to new stays).
-REPLAN_FIELDS = {"before_minutes", "after_minutes", "pin_policy"}
+REPLAN_FIELDS = {"before_minutes", "after_minutes", "pin_policy", "turnover_codes"}
 # Tenant default → the property field that, when unset, follows it.
 DEFAULT_OF = {"default_before_minutes": "before_minutes", "default_after_minutes": "after_minutes",
               "default_pin_policy": "pin_policy"}
@@ -57,6 +58,7 @@ def property_replan(*, prop: Property, now: datetime, actor: User | None = None)
     for booking in bookings.select_related("property__tenant", "tenant").order_by("check_in", "pk"):
         codes_sync_for_booking(booking=booking, now=now, actor=actor)
         count += 1
+    turnover_codes_sync(prop=prop, now=now, actor=actor)
     return count
 
 

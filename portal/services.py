@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from locks.activity import activity_record
 from locks.planning import codes_sync_for_booking
+from locks.turnover import turnover_codes_sync
 from portal.models import Booking, BookingFeed, BookingSource, BookingStatus, Property, Tenant
 
 UPDATABLE_FIELDS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "notes")
@@ -138,6 +139,7 @@ def booking_create(
         raise
     _record(booking, actor, now, "booking.created", f"Booking for {booking.guest_name} created ({source})")
     codes_sync_for_booking(booking=booking, now=now, actor=actor)
+    turnover_codes_sync(prop=booking.property, now=now, actor=actor)
     return booking
 
 
@@ -169,6 +171,7 @@ def booking_update(
         if "property" in changed and prop.archived_at is not None:
             raise ValidationError({"property": f"{prop.name} is archived."})
         _refuse_overlap(prop, check_in, check_out, booking)
+    old_property = booking.property
     for name, value in changed.items():
         setattr(booking, name, value)
     try:
@@ -181,6 +184,9 @@ def booking_update(
             + ", ".join(name.replace("_", " ") for name in changed), fields=sorted(changed))
     if set(changed) & CODE_FIELDS:
         codes_sync_for_booking(booking=booking, now=now, actor=actor)
+        # The cleaner's gaps around this stay move with it (on the property it left, too).
+        for prop in {old_property, booking.property}:
+            turnover_codes_sync(prop=prop, now=now, actor=actor)
     return booking
 
 
@@ -195,6 +201,7 @@ def booking_cancel(*, booking: Booking, actor: User | None = None, now: datetime
     booking.save(update_fields=["status", "updated_at"])
     _record(booking, actor, now, "booking.cancelled", f"Booking for {booking.guest_name} cancelled")
     codes_sync_for_booking(booking=booking, now=now, actor=actor)
+    turnover_codes_sync(prop=booking.property, now=now, actor=actor)
     return booking
 
 

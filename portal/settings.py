@@ -259,6 +259,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BookingStatusEnum": "portal.models.BookingStatus",
         "CodeStatusEnum": "locks.models.CodeStatus",
+        "CodePurposeEnum": "locks.models.CodePurpose",
+        "PersonCodePurposeEnum": "locks.models.PEOPLE_PURPOSE_CHOICES",
         "IssueStatusEnum": "locks.models.IssueStatus",
         "AccountStatusEnum": "providers.models.AccountStatus",
     },

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from locks.backup import locks_with_a_ready_backup
 from locks.conf import engine
 from locks.models import (
     AccessCode,
@@ -31,6 +32,7 @@ from portal.conflicts import open_conflicts
 from portal.forms import BookingForm, add_service_errors
 from portal.http import AuthenticatedRequest, TenantRequest
 from portal.models import Booking, BookingStatus, Membership, Role
+from portal.people_code_views import people_codes
 from portal.permissions import editor_required, listed_properties, visible_properties
 from portal.query_params import clean_search, parse_id
 from portal.templatetags.lockstep import in_motion
@@ -153,6 +155,7 @@ def property_detail(request: TenantRequest, property_id: int) -> HttpResponse:
         "failed_count": AccessCode.objects.filter(lock__property=prop, status=CodeStatus.FAILED).count(),
         "feeds": list(prop.feeds.all()),
         "conflicts": list(open_conflicts(prop)),
+        "people_codes": people_codes(prop=prop),
     }
     return render(request, "portal/property_detail.html", context)
 
@@ -227,6 +230,7 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
         "activities": activities,
         "issues": issues,
         "in_motion": any(in_motion(code) for code in codes),
+        "backup_locks": locks_with_a_ready_backup(booking) if booking.status == BookingStatus.CONFIRMED else [],
     }
 
 

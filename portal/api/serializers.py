@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from locks.models import AccessCode, Lock, LockCommand, LockIssue
+from locks.models import PEOPLE_PURPOSE_CHOICES, AccessCode, Lock, LockCommand, LockIssue
 from portal.models import Booking, Property
 
 
@@ -110,7 +110,7 @@ class AccessCodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = AccessCode
         fields = [
-            "id", "lock", "booking", "purpose", "code_type", "name", "starts_at", "ends_at", "program_at",
+            "id", "lock", "booking", "purpose", "code_type", "name", "holder_name", "starts_at", "ends_at", "program_at",
             "status", "is_scheduled_on_device", "verification", "last_reason", "guest_notified",
         ]
         read_only_fields = fields
@@ -161,6 +161,32 @@ class RegenerateSerializer(serializers.Serializer):
         help_text="A PIN of your choosing; checked against the lock's rules and its live codes. "
         "Leave out to have one generated.",
     )
+
+
+class PeopleCodeWriteSerializer(serializers.Serializer):
+    """A code for a person who is not a guest, on one `lock` or on every lock of a `property`. Both times
+    left out (or null) make an ongoing code; send RFC 3339 times with their offset."""
+
+    purpose = serializers.ChoiceField(choices=PEOPLE_PURPOSE_CHOICES)
+    holder_name = serializers.CharField(max_length=120)
+    lock = serializers.IntegerField(required=False, min_value=1)
+    property = serializers.IntegerField(required=False, min_value=1)
+    pin = serializers.CharField(max_length=16, required=False, allow_blank=True,
+                                help_text="Leave out to have one generated (one PIN for every door where it fits).")
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("lock" in attrs) == ("property" in attrs):
+            raise serializers.ValidationError({"lock": ["Send either lock or property."]})
+        return attrs
+
+
+class PeopleCodeUpdateSerializer(serializers.Serializer):
+    holder_name = serializers.CharField(max_length=120, required=False)
+    pin = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class PinCheckResultSerializer(serializers.Serializer):

@@ -18,8 +18,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from locks import actions
+from locks import actions, people
 from locks.models import (
+    PEOPLE_PURPOSES,
     AccessCode,
     CodeStatus,
     CommandState,
@@ -275,6 +276,64 @@ class AccessCodeViewSet(TenantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet)
             code=code, actor=self.access.actor, now=timezone.now(), pin=serializer.validated_data.get("pin")
         )
         return self._with_pin(code, code.pin)
+
+    @extend_schema(request=s.PeopleCodeWriteSerializer, responses={201: s.AccessCodeWithPinSerializer(many=True)},
+                   parameters=TENANT_PARAMS)
+    def create(self, request: Request) -> Response:
+        """A code for a person who is not a guest (cleaner, maintenance, owner, staff) on one lock or on every
+        lock of a property; the codes made, with their PIN, are in the response."""
+        serializer = s.PeopleCodeWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        properties = self.access.properties()
+        lock = prop = None
+        if "lock" in data:
+            lock = Lock.objects.filter(tenant=self.access.tenant, property__in=properties, pk=data["lock"]).first()
+            if lock is None:
+                raise NotFound("No such lock.")
+        else:
+            prop = properties.filter(pk=data["property"]).first()
+            if prop is None:
+                raise NotFound("No such property.")
+        pin_reveal_spend(self.access)  # the answer carries the PIN
+        codes = people.people_code_create(
+            purpose=data["purpose"], holder_name=data["holder_name"], lock=lock, property=prop,
+            pin=data.get("pin") or None, starts_at=data.get("starts_at"), ends_at=data.get("ends_at"),
+            actor=self.access.actor, now=timezone.now(),
+        )
+        response = Response([s.AccessCodeWithPinSerializer(code, context={"revealed_pin": code.pin}).data
+                             for code in codes], status=status.HTTP_201_CREATED)
+        add_never_cache_headers(response)
+        return response
+
+    def _person_code(self) -> AccessCode:
+        code = self.get_object()
+        if code.booking_id is not None or code.purpose not in PEOPLE_PURPOSES:
+            raise Conflict("A guest's code follows its booking; change the booking instead.")
+        return code
+
+    @extend_schema(request=s.PeopleCodeUpdateSerializer, responses=s.AccessCodeSerializer, parameters=TENANT_PARAMS)
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        """Change a person's code (and the codes sharing its PIN on other doors): holder name, window
+        (both null: ongoing), PIN. The locks follow through their queues."""
+        code = self._person_code()
+        serializer = s.PeopleCodeUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        people.people_code_update(
+            code=code, holder_name=data.get("holder_name", code.holder_name or code.name),
+            starts_at=data.get("starts_at", code.starts_at),
+            ends_at=data.get("ends_at", code.ends_at),
+            pin=data.get("pin") or None, actor=self.access.actor, now=timezone.now(),
+        )
+        return Response(s.AccessCodeSerializer(self.get_queryset().get(pk=code.pk)).data)
+
+    @extend_schema(request=None, responses=s.AccessCodeSerializer, parameters=TENANT_PARAMS)
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        """Take a person's code off its lock: it goes to `removing` and the lock's queue deletes it."""
+        code = self._person_code()
+        people.people_code_remove(code=code, actor=self.access.actor, now=timezone.now())
+        return Response(s.AccessCodeSerializer(self.get_queryset().get(pk=code.pk)).data)
 
     def _with_pin(self, code: AccessCode, pin: str) -> Response:
         response = Response(s.AccessCodeWithPinSerializer(code, context={"revealed_pin": pin}).data)

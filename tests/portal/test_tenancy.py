@@ -80,6 +80,7 @@ class Targets:
     invitation: Invitation
     feed: BookingFeed
     conflict: BookingConflict
+    person_code: AccessCode
 
 
 @pytest.fixture
@@ -110,6 +111,8 @@ def targets(world) -> Targets:
     return Targets(
         world=world, code=code, command=command, issue=issue, member=member, api_key=api_key, event=event,
         invitation=invitation, feed=feed, conflict=conflict,
+        person_code=factories.AccessCodeFactory(tenant=world.seaside, lock=world.other_lock, booking=None,
+                                                purpose="cleaner", holder_name="Walk", pin="738291"),
     )
 
 
@@ -137,6 +140,7 @@ KWARG_VALUES: dict[str, Callable[[Targets, str], Any]] = {
     "lock_id": lambda t, r: t.world.other_lock.pk,
     "code_id": lambda t, r: t.code.pk,
     "access_code_id": lambda t, r: t.code.pk,
+    "person_code_id": lambda t, r: t.person_code.pk,
     "command_id": lambda t, r: t.command.pk,
     "issue_id": lambda t, r: t.issue.pk,
     "account_uuid": lambda t, r: t.world.account.uuid,
