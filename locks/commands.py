@@ -215,12 +215,18 @@ def command_acknowledge(
     for name, value in answer.items():
         setattr(command, name, value)
     code = command.access_code
+    # An answer that arrives after its command ended (timed out, superseded) is recorded on the command
+    # only: the code may have moved on since (a retry landed, a read confirmed another slot), and a late
+    # word must not rewrite what the code knows — it only fills in what the code does not know yet.
+    late = not LockCommand.objects.filter(pk=command.pk, state=CommandState.SENT).exists()
     if code is not None:
+        if late:
+            code = AccessCode.objects.select_related("lock", "tenant").get(pk=code.pk)
         fields: list[str] = []
-        if vendor_code_ref and code.vendor_code_ref != vendor_code_ref:
+        if vendor_code_ref and code.vendor_code_ref != vendor_code_ref and not (late and code.vendor_code_ref):
             code.vendor_code_ref = vendor_code_ref
             fields.append("vendor_code_ref")
-        if pin and code.pin != pin:
+        if pin and code.pin != pin and not (late and code.pin):
             code.pin = pin
             fields.append("pin")
         if fields:

@@ -120,3 +120,25 @@ def test_it_judges_an_event_by_the_pin_the_command_sent(single, cloud):
     _webhook(single, T0 + timedelta(minutes=3), kind=EventKind.CODE_SCHEDULED, device="front",
              code_ref=code.vendor_code_ref, pin=code.pin)
     assert LockCommand.objects.get(pk=update.pk).state == CommandState.SUCCEEDED
+
+
+def test_a_late_answer_to_an_ended_command_does_not_rewrite_the_codes_slot(single, cloud):
+    """Seen with real workers: a create's answer arrived after the sweeper had timed it out and a retry had
+    put the code in another slot; the late answer rewrote the code's slot, the delete then went to a slot
+    the lock did not hold ("not found"), and the guest's code stayed on the door."""
+    from locks.commands import command_acknowledge, command_time_out
+
+    cloud.mode = Progress.PENDING
+    code = AccessCode.objects.get(booking=_book(single, days=0, nights=1), lock=single.native)
+    tick(now=T0)
+    first = LockCommand.objects.get(state=CommandState.SENT)
+    assert command_time_out(command=first, now=T0 + timedelta(minutes=31))
+    AccessCode.objects.filter(pk=code.pk).update(vendor_code_ref="slot-on-the-lock")  # the retry's slot
+
+    command_acknowledge(command=first, vendor_ref="late-1", vendor_code_ref="slot-of-the-late-answer", pin="",
+                        summary={}, now=T0 + timedelta(minutes=32))
+
+    code.refresh_from_db()
+    first.refresh_from_db()
+    assert code.vendor_code_ref == "slot-on-the-lock"
+    assert first.vendor_ref == "late-1"  # the answer is kept on its own command
