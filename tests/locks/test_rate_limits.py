@@ -199,7 +199,6 @@ def _run_three_workers(lock_id: int, *, store: str, redis_url: str) -> None:
     ]
     for worker in workers:
         assert worker.wait(timeout=120) == 0
-    print("workers done after", time.time() - wall_start, "s of the virtual clock")
 
 
 def _assert_thirty_creates_within_the_limit(place) -> None:
