@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from portal.models import Tenant
 from providers.models import SimulatedDevice
@@ -70,3 +71,41 @@ def test_a_run_with_real_workers_reports_coverage_but_fails_only_on_the_invarian
     assert invariant_problems(report, faults="default", per_code=[], coverage_floor=False) == []
     late_without_issue = {**report, "unexplained": 2, "late_with_issue": 0}
     assert invariant_problems(late_without_issue, faults="default", per_code=[], coverage_floor=False)
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_database_where_another_tenant_has_engine_work(world):
+    """The tick and sweep act on every tenant: a run beside another's live codes would drive them on the
+    simulation's clock (seen: one run's workers removed another run's codes a day and a half early)."""
+    from django.core.management import CommandError
+
+    from locks.models import AccessCode
+
+    with pytest.raises(CommandError, match="needs a database of its own") as refused:
+        call_command("simulate", "--bookings", "2", "--locks", "1", "--days", "1", stdout=StringIO())
+    assert "seaside" in str(refused.value)
+    assert not Tenant.objects.filter(slug__startswith="sim-").exists()  # nothing was built
+    assert AccessCode.objects.get(pk=world.code.pk).status == world.code.status  # nor touched
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the advisory lock is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_second_run_on_the_same_database_is_refused_while_the_first_holds_it():
+    import psycopg
+    from django.core.management import CommandError
+
+    from locks.management.simulation.exclusive import SIMULATION_LOCK_KEY
+
+    db = connection.settings_dict
+    other = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                            dbname=db["NAME"], autocommit=True)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [SIMULATION_LOCK_KEY])
+        with pytest.raises(CommandError, match="another `simulate` run is using this database"):
+            call_command("simulate", "--bookings", "2", "--locks", "1", "--days", "1", stdout=StringIO())
+        other.execute("SELECT pg_advisory_unlock(%s)", [SIMULATION_LOCK_KEY])
+        call_command("simulate", "--bookings", "2", "--locks", "1", "--days", "1", "--faults", "none",
+                     stdout=StringIO())
+    finally:
+        other.close()

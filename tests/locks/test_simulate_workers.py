@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -68,3 +69,34 @@ def test_latency_and_killing_need_the_worker_mode():
 def test_the_worker_mode_refuses_sqlite():
     with pytest.raises(CommandError, match="needs PostgreSQL"):
         call_command("simulate", "--workers", "1", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_the_clock_waits_for_a_vendor_answer_in_flight_one_step_at_most(world):
+    """The compressed clock must not jump the sweeper's stale and hard limits while a one-second answer is on
+    its way (it once polled, timed out and re-sent such a command: two operations on one lock, a double
+    send). It may move one step past the call — the lock's own news can overtake the answer — and then
+    waits, bounded, for the answer."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from locks.management.simulation import fleet as sim
+    from locks.management.simulation.run import _hold_for_answers
+    from locks.models import CommandState, LockCommand
+
+    fleet = SimpleNamespace(tenant=world.seaside)
+    now = sim.START
+    far = now + timedelta(hours=3)
+    LockCommand.objects.filter(pk=world.command.pk).update(state=CommandState.SENT, sent_at=now, request_summary={})
+
+    assert _hold_for_answers(fleet, now=now, target=far, seconds=0.01) == now + sim.STEP  # one step on, no wait
+    assert _hold_for_answers(fleet, now=now, target=now + sim.STEP, seconds=0.01) == now + sim.STEP
+
+    started = time.monotonic()
+    assert _hold_for_answers(fleet, now=now + sim.STEP, target=far, seconds=0.3) == far  # waited out: a dead call
+    assert time.monotonic() - started >= 0.3
+
+    LockCommand.objects.filter(pk=world.command.pk).update(request_summary={"action": "create"})  # answered
+    started = time.monotonic()
+    assert _hold_for_answers(fleet, now=now + sim.STEP, target=far, seconds=5) == far
+    assert time.monotonic() - started < 1

@@ -39,6 +39,7 @@ from unittest import mock
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from locks.management.simulation.exclusive import database_to_ourselves
 from locks.management.simulation.fleet import (
     START,
     fleet_build,
@@ -75,11 +76,15 @@ class Command(BaseCommand):
                              help="real-time bound of a multi-worker run (an unfinished run fails --check)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        began = time.perf_counter()
+        with database_to_ourselves():
+            self._handle(began, options)
+
+    def _handle(self, began: float, options: dict[str, Any]) -> None:
         import time_machine
 
         from locks.pins import use_rng
 
-        began = time.perf_counter()
         if options["workers"] > 0:
             self._handle_workers(began, options)
             return

@@ -7,10 +7,17 @@ Each step (a virtual moment; the clock jumps to the next moment anything is due,
 2. enqueue the schedules due now (tick, sweep and the simulator's clock every virtual minute,
    reconcile_due every 5, health every 10 — the table in locks/apps.py) with step-named tasks;
 3. wait (bounded) until workers have finished those, and until the broker has no task waiting — but not
-   for tasks still running: a vendor call waiting `--latency` for its answer overlaps the next steps, and the
+   for tasks still running: a vendor call waiting `--latency` for its answer overlaps the next step, and the
    completion it caused may be delivered (and processed) first, as in production;
-4. now and then (with `--kill-workers`) SIGKILL a worker process, a cluster leader or the whole fleet;
-5. sample the invariants (invariants.py).
+4. hold the clock for answers in flight: the clock may move one step past a vendor call that has not been
+   answered yet (so the lock's own events can overtake the answer), and no further until the answer is
+   recorded. Without this hold the compressed clock jumps minutes or hours while a one-second answer is on
+   its way, and the sweeper sees a command "unanswered for 30 minutes" that production would have heard
+   back from in a second (it polled, timed out and re-sent it: double sends, two operations on one lock).
+   The hold is bounded in real time: a call whose worker was killed is never answered, and that crash is
+   exactly what the sweeper must handle, so after the bound the clock goes on;
+5. now and then (with `--kill-workers`) SIGKILL a worker process, a cluster leader or the whole fleet;
+6. sample the invariants (invariants.py).
 After the last step the clock creeps on a minute at a time while the workers drain, bounded in real time.
 Every wait is bounded, and the clusters are stopped by process group on every way out (processes.py).
 """
@@ -58,6 +65,7 @@ DRAIN_MINUTES = 20  # virtual minutes after the end for answers, retries and eve
 DRAIN_SECONDS = 240.0  # the ORM broker hands a killed worker's task out again after `retry` (180 s)
 KILL_EVERY_SECONDS = (20.0, 60.0)
 INTERLEAVE = 0.5
+ANSWER_HOLD_SECONDS = 10.0  # plus four times --latency: how long the clock waits for an answer in flight
 
 
 @dataclass
@@ -182,15 +190,43 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
         sim._observe_starts(fleet, observations, after=previous, until=now)
         sampler.sample(snapshot_take(tenant=fleet.tenant, account=fleet.account, now=now))
         if now >= fleet.end:  # draining: the clock creeps so sweeps, retries and late events can land
-            previous, now = now, now + sim.STEP
+            previous, now = now, _hold_for_answers(fleet, now=now, target=now + sim.STEP,
+                                                   seconds=ANSWER_HOLD_SECONDS + 4 * options["latency"] / 1000)
             continue
         upcoming = min([item[0] for item in plan[:1]] + [when for when, _ in acts[:1]], default=None)
-        previous, now = now, sim._next_step(fleet, now, [(upcoming, "", {})] if upcoming else [])
+        target = sim._next_step(fleet, now, [(upcoming, "", {})] if upcoming else [])
+        previous, now = now, _hold_for_answers(fleet, now=now, target=target,
+                                               seconds=ANSWER_HOLD_SECONDS + 4 * options["latency"] / 1000)
     if run.completed:
         _wait(lambda: _settled(fleet, broker), DRAIN_SECONDS)
         clock.set(now)
         sampler.sample(snapshot_take(tenant=fleet.tenant, account=fleet.account, now=now))
     return observations
+
+
+def _unanswered(fleet: Any, *, since: datetime) -> Any:
+    """Vendor calls in flight: commands sent since `since` whose answer is not recorded yet (a write's answer
+    records the vendor's request summary; a read is answered in place, leaving `sent`)."""
+    from django.db.models import Q
+
+    from locks.models import CommandAction, CommandState, LockCommand
+
+    return LockCommand.objects.filter(tenant=fleet.tenant, state=CommandState.SENT, sent_at__gte=since).filter(
+        Q(request_summary={}) | Q(action__in=(CommandAction.READ_CODES, CommandAction.DELETE_ALL)))
+
+
+def _hold_for_answers(fleet: Any, *, now: datetime, target: datetime, seconds: float) -> datetime:
+    """Where the clock may go next: `target`, unless a vendor call sent in the last step is still waiting for
+    its answer — then one step past that call at most, and no further until it is answered or `seconds` of
+    real time have passed (a killed worker's call is never answered: the sweeper's case)."""
+    pending = _unanswered(fleet, since=now - sim.STEP)
+    earliest = pending.order_by("sent_at").values_list("sent_at", flat=True).first()
+    if earliest is None or target <= earliest + sim.STEP:
+        return target
+    if now < earliest + sim.STEP:
+        return earliest + sim.STEP  # one step on first: the lock's own news may overtake the answer
+    _wait(lambda: not pending.exists(), seconds)
+    return target
 
 
 SAMPLED_KEYS = ("false_set", "device_concurrent_ops", "overstay_unflagged", "late_unflagged", "events_unprocessed",
