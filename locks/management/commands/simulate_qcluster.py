@@ -41,7 +41,7 @@ class Command(BaseCommand):
         Conf.SCHEDULER = False
         # An idle pusher polls the ORM broker every `poll` seconds; at production's 0.5 s that pause, not the
         # engine, would set the pace of a compressed run.
-        Conf.POLL = min(float(Conf.POLL), 0.1)
+        Conf.POLL = min(float(Conf.POLL), 0.02)
         Conf.CLUSTER_NAME = os.environ.get(CLUSTER_ENV) or Conf.CLUSTER_NAME
 
         def mark_done(sender: Any, task: dict[str, Any], **kwargs: Any) -> None:

@@ -6,7 +6,8 @@ Each step (a virtual moment; the clock jumps to the next moment anything is due,
    their follow-up work is enqueued, not run here);
 2. enqueue the schedules due now (tick, sweep and the simulator's clock every virtual minute,
    reconcile_due every 5, health every 10 — the table in locks/apps.py) with step-named tasks;
-3. wait (bounded) until workers have finished those, and until the broker has no task waiting — but not
+3. wait (bounded) until workers have finished those, and until the broker has no task waiting (a step whose
+   tasks a killed worker took is followed by the next minute's, as production's scheduler does) — but not
    for tasks still running: a vendor call waiting `--latency` for its answer overlaps the next step, and the
    completion it caused may be delivered (and processed) first, as in production;
 4. hold the clock for answers in flight: the clock may move one step past a vendor call that has not been
@@ -178,8 +179,9 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
                 last[func] = now
         run.steps += 1
         markers = [state / "done" / task for task in names]
-        if not _wait(lambda paths=markers: all(path.exists() for path in paths), STEP_WAIT_SECONDS) or \
-                not _wait(lambda: broker.queue_size() == 0, BACKLOG_WAIT_SECONDS):
+        waited_out = not _wait(lambda paths=markers: all(path.exists() for path in paths), STEP_WAIT_SECONDS) or \
+            not _wait(lambda: broker.queue_size() == 0, BACKLOG_WAIT_SECONDS)
+        if waited_out:
             run.steps_waited_out += 1
             if options["kill_workers"]:
                 clusters.restart_stalled()
@@ -195,6 +197,8 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
             continue
         upcoming = min([item[0] for item in plan[:1]] + [when for when, _ in acts[:1]], default=None)
         target = sim._next_step(fleet, now, [(upcoming, "", {})] if upcoming else [])
+        if waited_out:  # a killed worker took this step's tick or sweep: production's scheduler fires again
+            target = min(target, now + sim.STEP)  # a minute later, not whenever the next thing is due
         previous, now = now, _hold_for_answers(fleet, now=now, target=target,
                                                seconds=ANSWER_HOLD_SECONDS + 4 * options["latency"] / 1000)
     if run.completed:
@@ -261,7 +265,7 @@ def _wait(done: Any, seconds: float) -> bool:
     while not done():
         if time.monotonic() > until:
             return False
-        time.sleep(0.05)
+        time.sleep(0.01)
     return True
 
 
