@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -151,16 +151,16 @@ def gunicorn() -> Iterator[int]:
         stop_group(process)
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process and everything it started (its own session), at once if it does not listen."""
-    try:
+def stop_group(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """Stop a process and everything it started (its own session): asked first, then whatever is left of
+    the group is killed (a leader may exit before its children)."""
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    process.wait()
 
 
 def _wait_until_serving(port: int, process: subprocess.Popen[bytes]) -> None:
