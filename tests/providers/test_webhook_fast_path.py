@@ -91,3 +91,17 @@ def test_it_writes_event_and_task_in_one_statement_and_a_resend_adds_neither(cli
     event = WebhookEvent.objects.get(vendor_event_id="one")
     tasks = [t.task for t in OrmQ.objects.all() if t.task["func"] == "locks.tasks.process_event"]
     assert sorted(t["args"] for t in tasks) == sorted([(event.pk,), (WebhookEvent.objects.get(vendor_event_id="warm").pk,)])
+
+
+def test_it_keeps_django_q_quiet_about_a_deliverys_task_only():
+    import logging
+
+    from providers.webhook_store import CAPTURED
+
+    logger = logging.getLogger("django-q")
+
+    def record(msg: str) -> logging.LogRecord:
+        return logger.makeRecord("django-q", logging.INFO, __file__, 1, msg, (), None)
+
+    assert not logger.filter(record(f"Enqueued [lockstep] {CAPTURED}"))
+    assert logger.filter(record("Enqueued [lockstep] 42"))  # every other task is still logged
