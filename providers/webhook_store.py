@@ -75,18 +75,20 @@ class _IdBlock:
 _ids = _IdBlock()
 
 
-def event_and_task_insert(event: WebhookEvent, *, task: Callable[[int], str]) -> bool:
-    """Insert `event` (unsaved) and the django-q task `task(event id)` in one transaction, without durable
-    commit (see `webhooks._relax_commit_durability`). False when the account already had this delivery."""
+def event_and_task_insert(event: WebhookEvent, *, task: Callable[[int], str] | None) -> bool:
+    """Insert `event` (unsaved) and, given `task`, the django-q task row `task(event id)`, in one
+    transaction without durable commit (see `webhooks._relax_commit_durability`). Without `task` (Redis)
+    the caller pushes the task once this returns. False when the account already had this delivery."""
     from django_q.models import OrmQ
 
     event.pk = _ids.take()
-    queued = OrmQ(key=CapturingBroker().list_key, payload=task(event.pk), lock=timezone.now())
     event_fields, queue_fields = _fields()
     params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in event_fields]
-    params += [f.get_db_prep_save(f.pre_save(queued, True), connection) for f in queue_fields]
+    if task is not None:
+        queued = OrmQ(key=CapturingBroker().list_key, payload=task(event.pk), lock=timezone.now())
+        params += [f.get_db_prep_save(f.pre_save(queued, True), connection) for f in queue_fields]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), params)
+        cursor.execute(_insert_sql(with_task=task is not None), params)
         cursor.nextset()
         return cursor.fetchone() is not None
 
@@ -99,17 +101,21 @@ def _fields() -> tuple[list[Field[Any, Any]], list[Field[Any, Any]]]:
 
 
 @cache
-def _insert_sql() -> str:
+def _insert_sql(*, with_task: bool) -> str:
     from django_q.models import OrmQ
 
     quote = connection.ops.quote_name
     event_fields, queue_fields = _fields()
     # Only quoted table and column names from the models are formatted in; every value is a parameter.
-    return (
-        "SET LOCAL synchronous_commit TO OFF; "  # noqa: S608
-        f"WITH event AS (INSERT INTO {quote(WebhookEvent._meta.db_table)} "
+    insert_event = (
+        f"INSERT INTO {quote(WebhookEvent._meta.db_table)} "  # noqa: S608
         f"({', '.join(quote(f.column) for f in event_fields)}) VALUES ({', '.join(['%s'] * len(event_fields))}) "
-        "ON CONFLICT (provider_account_id, vendor_event_id) DO NOTHING RETURNING id) "
+        "ON CONFLICT (provider_account_id, vendor_event_id) DO NOTHING RETURNING id"
+    )
+    if not with_task:
+        return f"SET LOCAL synchronous_commit TO OFF; {insert_event}"
+    return (
+        f"SET LOCAL synchronous_commit TO OFF; WITH event AS ({insert_event}) "  # noqa: S608
         f"INSERT INTO {quote(OrmQ._meta.db_table)} ({', '.join(quote(f.column) for f in queue_fields)}) "
         f"SELECT {', '.join(['%s'] * len(queue_fields))} FROM event RETURNING id"
     )

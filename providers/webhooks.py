@@ -125,8 +125,12 @@ def webhook_ingest(*, account: ProviderAccount, body: bytes, headers: Mapping[st
     event = WebhookEvent(provider_account=account, vendor_event_id=event_id[:200], received_at=timezone.now(),
                          payload=payload, headers=safe_headers)
     try:
-        if events and connection.vendor == "postgresql" and _broker_shares_our_transaction():
-            created = webhook_store.event_and_task_insert(event, task=_task_package)
+        if events and connection.vendor == "postgresql" and not _tasks_run_inline():
+            shared = _broker_shares_our_transaction()
+            created = webhook_store.event_and_task_insert(event, task=_task_package if shared else None)
+            if created and not shared:  # Redis: pushed once the event is committed
+                pk = event.pk
+                transaction.on_commit(lambda: _enqueue(pk))
         else:
             created = _store(event, parsed=bool(events))
     except IntegrityError:
@@ -145,7 +149,8 @@ def _event_id(provider: Provider, body: bytes, headers: Mapping[str, str], event
 
 
 def _store(event: WebhookEvent, *, parsed: bool) -> bool:
-    """The event and its processing task through the ORM (SQLite, Redis, or a delivery we could not read)."""
+    """The event and its processing task through the ORM (SQLite, tests' inline tasks, or a delivery we
+    could not read)."""
     with transaction.atomic():
         _relax_commit_durability()
         event.save(force_insert=True)
@@ -176,6 +181,12 @@ def _relax_commit_durability() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _tasks_run_inline() -> bool:
+    from django_q.conf import Conf
+
+    return bool(Conf.SYNC)
 
 
 def _broker_shares_our_transaction() -> bool:

@@ -105,3 +105,21 @@ def test_it_keeps_django_q_quiet_about_a_deliverys_task_only():
 
     assert not logger.filter(record(f"Enqueued [lockstep] {CAPTURED}"))
     assert logger.filter(record("Enqueued [lockstep] 42"))  # every other task is still logged
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-round-trip write is PostgreSQL's")
+def test_it_pushes_the_task_after_commit_on_a_broker_outside_the_database(client, single, monkeypatch,  # noqa: F811
+                                                                          django_capture_on_commit_callbacks):
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    pushed: list[int] = []
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(webhooks, "_broker_shares_our_transaction", lambda: False)  # Redis
+    monkeypatch.setattr(webhooks, "_enqueue", pushed.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(client, single.account, "r1", secret="s3cret").json()["duplicate"] is False
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(client, single.account, "r1", secret="s3cret").json()["duplicate"] is True
+    assert pushed == [WebhookEvent.objects.get(vendor_event_id="r1").pk]
+    assert not OrmQ.objects.exists()
