@@ -11,5 +11,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "127.0.0.1"]
 
 # The bench's own queue name, so a bench run's worker never takes another process's tasks on a shared
-# Redis (bench/latency.py sets it for its qcluster subprocesses).
-Q_CLUSTER = {**Q_CLUSTER, "name": os.environ.get("BENCH_Q_NAME", Q_CLUSTER["name"])}  # noqa: F405
+# Redis (bench/latency.py sets it for its qcluster subprocesses); django-q quiet, as the bench prints one
+# line per target.
+Q_CLUSTER = {**Q_CLUSTER, "name": os.environ.get("BENCH_Q_NAME", Q_CLUSTER["name"]),  # noqa: F405
+             "log_level": "WARNING"}
