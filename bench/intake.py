@@ -36,7 +36,7 @@ Report = Callable[[str, str, bool], None]
 
 CONCURRENCY = 20
 LOAD_PROCESSES = 2
-GUNICORN_ARGS = ["--workers", "3", "--worker-class", "sync"]
+GUNICORN_ARGS = ["--workers", os.environ.get("BENCH_GUNICORN_WORKERS", "3"), "--worker-class", "sync"]
 BARE_PATH = "/bench/bare/"
 WARMUP = 100
 
