@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.error_pages.FriendlyNotFoundMiddleware",  # outermost: sees every 404 Django renders
     "django.middleware.security.SecurityMiddleware",
+    "providers.webhook_middleware.WebhookShortcut",  # vendors' deliveries need none of what follows
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

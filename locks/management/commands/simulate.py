@@ -138,7 +138,8 @@ def tasks_inline() -> Iterator[None]:
     writing task rows or touching the broker: the virtual clock must not leak into a real worker."""
 
     def run_now(func: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        kwargs = {k: v for k, v in kwargs.items() if not k.startswith(("q_", "hook", "group", "task_name"))}
+        kwargs = {k: v for k, v in kwargs.items()
+                  if not k.startswith(("q_", "hook", "group", "task_name", "broker"))}
         if isinstance(func, str):
             module_name, name = func.rsplit(".", 1)
             call: Callable[..., Any] = getattr(importlib.import_module(module_name), name)
@@ -146,5 +147,9 @@ def tasks_inline() -> Iterator[None]:
             call = func
         return call(*args, **kwargs)
 
-    with mock.patch("django_q.tasks.async_task", run_now):
+    from django_q.conf import Conf
+
+    # SYNC too, so code that asks django-q whether tasks run inline (the webhook intake) enqueues through
+    # `async_task` after commit instead of writing a task row for a worker.
+    with mock.patch("django_q.tasks.async_task", run_now), mock.patch.object(Conf, "SYNC", True):
         yield

@@ -1,0 +1,125 @@
+"""The intake's fast path (DESIGN §12): the account cached per process, the portal's middleware skipped,
+and on PostgreSQL the event and its task written in one round trip. Every security property stays."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+
+from providers import webhooks
+from providers.base import EventKind
+from providers.models import ProviderAccount, WebhookEvent
+from tests.locks.conftest import cloud, single  # noqa: F401 - fixtures
+from tests.locks.fakes import sign
+
+
+def _post(client, account, event_id: str, *, secret: str):
+    body = json.dumps({"id": event_id, "events": [{"kind": EventKind.IGNORED, "device": "front"}]}).encode()
+    return client.post(f"/webhooks/{account.vendor}/{account.uuid}/", data=body, content_type="application/json",
+                       HTTP_X_FAKE_SIGNATURE=sign(secret, body))
+
+
+def test_it_refuses_the_old_secret_at_once_when_the_secret_is_rotated_here(client, single):  # noqa: F811
+    account = single.account
+    assert _post(client, account, "before", secret="s3cret").status_code == 200  # now cached
+    account.webhook_secret = "r0tated"
+    account.save(update_fields=["webhook_secret"])
+    assert _post(client, account, "old", secret="s3cret").status_code == 401
+    assert _post(client, account, "new", secret="r0tated").status_code == 200
+    assert set(WebhookEvent.objects.values_list("vendor_event_id", flat=True)) == {"before", "new"}
+
+
+def test_it_accepts_a_secret_rotated_by_another_process_at_once(client, single):  # noqa: F811
+    account = single.account
+    assert _post(client, account, "before", secret="s3cret").status_code == 200  # now cached
+    # Another process's save: no signal reaches this one, so only the database knows.
+    ProviderAccount.objects.filter(pk=account.pk).update(webhook_secret="r0tated")
+    assert _post(client, account, "new", secret="r0tated").status_code == 200
+
+
+def test_it_honours_a_secret_rotated_elsewhere_no_longer_than_the_cache_keeps_it(client, single, monkeypatch):  # noqa: F811
+    account = single.account
+    assert _post(client, account, "before", secret="s3cret").status_code == 200
+    ProviderAccount.objects.filter(pk=account.pk).update(webhook_secret="r0tated")
+    monkeypatch.setattr(webhooks, "ACCOUNT_CACHE_SECONDS", 0.0)  # the cache's time is up
+    assert _post(client, account, "old", secret="s3cret").status_code == 401
+    assert not WebhookEvent.objects.filter(vendor_event_id="old").exists()
+
+
+def test_it_answers_404_once_the_account_is_deleted(client, single):  # noqa: F811
+    from tests import factories
+
+    account = factories.ProviderAccountFactory(tenant=single.tenant, vendor=single.account.vendor,
+                                               webhook_secret="s3cret")
+    assert _post(client, account, "before", secret="s3cret").status_code == 200
+    uuid, vendor = account.uuid, account.vendor
+    account.delete()
+    response = client.post(f"/webhooks/{vendor}/{uuid}/", data=b"{}", content_type="application/json")
+    assert response.status_code == 404
+
+
+def test_it_answers_without_session_or_csp_yet_with_the_security_headers(client, single):  # noqa: F811
+    response = _post(client, single.account, "e1", secret="s3cret")
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still runs
+    assert "Content-Security-Policy" not in response.headers and not response.cookies
+    assert client.get(f"/webhooks/{single.account.vendor}/{single.account.uuid}/").status_code == 405
+
+
+def test_it_refuses_a_body_beyond_the_upload_limit(client, single, settings):  # noqa: F811
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = json.dumps({"id": "big", "events": [], "pad": "x" * 2048}).encode()
+    response = client.post(f"/webhooks/{single.account.vendor}/{single.account.uuid}/", data=body,
+                           content_type="application/json", HTTP_X_FAKE_SIGNATURE=sign("s3cret", body))
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-round-trip write is PostgreSQL's")
+def test_it_writes_event_and_task_in_one_statement_and_a_resend_adds_neither(client, single, monkeypatch,  # noqa: F811
+                                                                             django_assert_max_num_queries):
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    assert _post(client, single.account, "warm", secret="s3cret").status_code == 200  # account cached, ids taken
+    with django_assert_max_num_queries(1):
+        assert _post(client, single.account, "one", secret="s3cret").json() == {"ok": True, "duplicate": False}
+    assert _post(client, single.account, "one", secret="s3cret").json() == {"ok": True, "duplicate": True}
+    event = WebhookEvent.objects.get(vendor_event_id="one")
+    tasks = [t.task for t in OrmQ.objects.all() if t.task["func"] == "locks.tasks.process_event"]
+    assert sorted(t["args"] for t in tasks) == sorted([(event.pk,), (WebhookEvent.objects.get(vendor_event_id="warm").pk,)])
+
+
+def test_it_keeps_django_q_quiet_about_a_deliverys_task_only():
+    import logging
+
+    from providers.webhook_store import CAPTURED
+
+    logger = logging.getLogger("django-q")
+
+    def record(msg: str) -> logging.LogRecord:
+        return logger.makeRecord("django-q", logging.INFO, __file__, 1, msg, (), None)
+
+    assert not logger.filter(record(f"Enqueued [lockstep] {CAPTURED}"))
+    assert logger.filter(record("Enqueued [lockstep] 42"))  # every other task is still logged
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-round-trip write is PostgreSQL's")
+def test_it_pushes_the_task_after_commit_on_a_broker_outside_the_database(client, single, monkeypatch,  # noqa: F811
+                                                                          django_capture_on_commit_callbacks):
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    pushed: list[int] = []
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(webhooks, "_broker_shares_our_transaction", lambda: False)  # Redis
+    monkeypatch.setattr(webhooks, "_enqueue", pushed.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(client, single.account, "r1", secret="s3cret").json()["duplicate"] is False
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(client, single.account, "r1", secret="s3cret").json()["duplicate"] is True
+    assert pushed == [WebhookEvent.objects.get(vendor_event_id="r1").pk]
+    assert not OrmQ.objects.exists()
