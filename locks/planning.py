@@ -314,7 +314,10 @@ def code_follow_window(
         return
     # Windows are a security boundary: a lock that does not enforce the window itself must not hold the
     # code before its programming time. A stay moved later takes it off now; the tick programs it again.
-    leaves_lock = (not code.lock.native_scheduling and program_at > now
+    # (Only a later start: a code put on early by a lead that has shrunk since stays for a rename or an
+    # earlier start — it went on within the lead of its time, so within the tenant's maximum.)
+    starts_later = starts_at is not None and (code.starts_at is None or starts_at > code.starts_at)
+    leaves_lock = (not code.lock.native_scheduling and program_at > now and starts_later
                    and code.status in (CodeStatus.SETTING, CodeStatus.SET))
     not_yet_programmed = code.status == CodeStatus.UNSET and not code.is_scheduled_on_device
     fields: dict[str, Any] = {"starts_at": starts_at, "ends_at": ends_at, "name": name, "updated_at": now}
