@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from locks.activity import activity_record
 from locks.conf import engine
 from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, Lock, LockCommand
 from providers.base import is_transient
@@ -66,7 +67,7 @@ def lead_learn(record: Sequence[Finished], *, normal_latency: timedelta) -> Lead
     knobs = engine()
     failures = [item for item in record if item.failed]
     slowest = max((item.took for item in record if item.state == CommandState.SUCCEEDED), default=timedelta(0))
-    extra = max(slowest - normal_latency, timedelta(0))
+    extra = max(slowest - on_time(normal_latency), timedelta(0))
     if failures:
         rate = len(failures) / len(record)
         cost = sum((item.took for item in failures), timedelta(0)) / len(failures)
@@ -77,6 +78,12 @@ def lead_learn(record: Sequence[Finished], *, normal_latency: timedelta) -> Lead
         return Lead(None, **basis)
     steps = math.ceil(extra / timedelta(minutes=knobs.LEAD_STEP_MINUTES))
     return Lead(knobs.JUST_IN_TIME_MINUTES + steps * knobs.LEAD_STEP_MINUTES, **basis)
+
+
+def on_time(normal_latency: timedelta) -> timedelta:
+    """A confirmation within this is on time: the vendor's normal latency, or the time the sweeper waits
+    before asking (a webhook-less answer comes no sooner; the standard lead has room for both)."""
+    return max(normal_latency, timedelta(minutes=engine().SWEEP_STALE_MINUTES))
 
 
 def _failures_to_plan_for(rate: float) -> int:
@@ -123,8 +130,13 @@ def lock_lead_refresh(*, lock_id: int, now: datetime) -> Lead | None:
             Lock.objects.filter(pk=lock_id).update(lead_basis=lead.basis())
         return None
     Lock.objects.filter(pk=lock_id).update(lead_minutes=lead.minutes, lead_basis=lead.basis())
-    lock.lead_minutes, lock.lead_basis = lead.minutes, lead.basis()
-    lock_codes_retime(lock=lock, now=now)
+    before, lock.lead_minutes, lock.lead_basis = lock.lead_minutes, lead.minutes, lead.basis()
+    moved = lock_codes_retime(lock=lock, now=now)
+    activity_record(
+        tenant_id=lock.tenant_id, verb="lock.lead_changed", lock_id=lock.pk, now=now,
+        message=f"{lock.name}: {lead_explained(lock)}",
+        data={"from_minutes": before, "to_minutes": lead.minutes, "codes_moved": moved, **lead.basis()},
+    )
     return lead
 
 
@@ -171,7 +183,7 @@ def lead_explained(lock: Lock) -> str:
     if basis.get("failed"):
         reasons.append(f"this lock failed {basis['failed']} of its last {basis.get('commands', 0)} commands")
     slowest = int(basis.get("slowest_seconds") or 0)
-    if slowest > engine().normal_latency(_vendor(lock)).total_seconds():
+    if slowest > on_time(engine().normal_latency(_vendor(lock))).total_seconds():
         reasons.append(f"it took up to {_duration(timedelta(seconds=slowest))} to confirm a change")
     why = " and ".join(reasons) or "of how it answered lately"
     capped = lead < timedelta(minutes=lock.lead_minutes)

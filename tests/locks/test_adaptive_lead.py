@@ -11,7 +11,7 @@ import pytest
 
 from locks.conf import engine
 from locks.lead import Finished, lead_explained, lead_learn, lock_lead_refresh
-from locks.models import AccessCode, CommandAction, CommandState, Lock, LockCommand
+from locks.models import AccessCode, Activity, CommandAction, CommandState, Lock, LockCommand
 from locks.sweep import sweep
 from locks.tick import tick
 from portal.members import tenant_update_defaults
@@ -135,6 +135,8 @@ def test_a_timed_out_write_moves_the_next_code_earlier(place, cloud):
     assert sent.state == CommandState.TIMED_OUT
     # One write, and it failed: the lock gets as early as the tenant allows.
     assert waiting.program_at == waiting.starts_at - timedelta(hours=6)
+    change = Activity.objects.get(lock=place.jit, verb="lock.lead_changed")
+    assert change.data["from_minutes"] is None and change.data["codes_moved"] == 1
 
 
 def test_slow_answers_alone_move_the_lead_in_whole_steps():
@@ -142,8 +144,14 @@ def test_slow_answers_alone_move_the_lead_in_whole_steps():
 
     lead = lead_learn(record, normal_latency=NORMAL)
 
-    assert lead.minutes == 60 + 30  # 19.5 min beyond normal, in 15-minute steps
+    assert lead.minutes == 60 + 15  # 15 min beyond the 5 the sweeper waits before asking, in 15-minute steps
     assert lead.failed == 0 and lead.slowest_seconds == 1200
+
+
+def test_answers_within_the_sweepers_patience_do_not_move_the_lead():
+    record = [Finished(CommandState.SUCCEEDED, "", timedelta(minutes=engine().SWEEP_STALE_MINUTES))] * 10
+
+    assert lead_learn(record, normal_latency=NORMAL).minutes is None
 
 
 @pytest.mark.parametrize("reason", [Reason.DUPLICATE_PIN, Reason.INVALID_PIN])

@@ -21,7 +21,8 @@ same change sent while the first was still being carried out), `left_after_end` 
 than an hour after ends_at with no open issue), `vendor_calls` (simulator calls by action), the budget keys
 (`writes`, `writes_per_code`, `status_polls_per_write`, `reads_per_lock_per_day`, `set_in_window_pct`) and
 `early_exposure` (mean and max minutes a code was live on a just-in-time lock before its window, and the
-tenant's maximum: `--check` fails beyond it), `seconds`.
+tenant's maximum: `--check` fails beyond it), `lead_changes` (times a lock's adaptive lead moved; `--check`
+with `--faults none` fails on any), `seconds`.
 
 `--workers K` runs the same fleet with the engine in K real `qcluster` processes on PostgreSQL, sampling
 invariants during the run (more keys, same `--check`): see locks/management/simulation/.

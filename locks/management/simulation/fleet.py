@@ -302,6 +302,7 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
             per_code.append({"code": code.pk, **sends.get(code.pk, {})})
     exposure = {int(code_id): seconds for device in devices
                 for code_id, seconds in device.stats.get("early_exposure", {}).items()}
+    lead_changes = Activity.objects.filter(tenant=fleet.tenant, verb="lock.lead_changed").count()
     engine_double_sends = (
         Activity.objects.filter(tenant=fleet.tenant, verb="command.sent", command__isnull=False)
         .values("command_id").annotate(n=Count("pk")).filter(n__gt=1).count()
@@ -320,6 +321,7 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         "vendor_calls": dict(sorted(calls.items())),
         **_budget(fleet, calls=calls, codes=len(codes), started=started, set_in_window=set_in_window,
                   exposure=exposure),
+        "lead_changes": lead_changes,
         "_per_code": per_code,
         "_unexplained": unexplained,
     }
@@ -387,6 +389,8 @@ def invariant_problems(
         odd = [item for item in per_code if item.get("create", 0) != 1 or item.get("delete", 0) != 1]
         if odd:
             problems.append(f"{len(odd)} ended codes without exactly one create and one delete, e.g. {odd[:3]}")
+        if report.get("lead_changes"):
+            problems.append(f"the adaptive lead moved {report['lead_changes']} time(s) on healthy locks")
     return problems
 
 
