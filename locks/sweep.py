@@ -5,9 +5,9 @@ Webhooks go missing; the sweeper is what makes a lost one harmless. A status pol
 limits, a lock's battery), so a command still pending is asked again with a backoff — at 5, 10 and 20 minutes
 old, then once at the hard limit before it times out — not every minute: each poll sets its `next_poll_at`.
 Its query rides the partial index `command_poll_due` (state = sent), so it costs what is due, not what
-exists. A stored event whose
-task died with a worker (the Redis broker loses what a killed worker held) would otherwise stay
-unprocessed for good; its query rides `webhook_unprocessed` (processed_at is null) the same way.
+exists. A stored event whose task died with a worker (the Redis broker loses what a killed worker held)
+would otherwise stay unprocessed for good; its query rides `webhook_unprocessed` (processed_at is null)
+the same way.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def next_poll_time(*, sent_at: datetime, now: datetime) -> datetime:
 
 
 def command_poll_later(*, command: LockCommand, now: datetime) -> None:
+    """The command is still pending: ask again at its next poll time."""
     if command.sent_at is None:
         return
     when = next_poll_time(sent_at=command.sent_at, now=now)
