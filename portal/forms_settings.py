@@ -90,8 +90,15 @@ class TenantDefaultsForm(forms.ModelForm):
             raise forms.ValidationError(f"At most {MAX_BUFFER_MINUTES} minutes (one day).")
         return value
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left out of a post (a form saved before the setting existed): it keeps its value.
+        self.fields["max_early_exposure_hours"].required = False
+
     def clean_max_early_exposure_hours(self) -> int:
         value = self.cleaned_data["max_early_exposure_hours"]
+        if value is None:
+            return self.instance.max_early_exposure_hours
         if not MIN_EXPOSURE_HOURS <= value <= MAX_EXPOSURE_HOURS:
             raise forms.ValidationError(f"Choose from {MIN_EXPOSURE_HOURS} to {MAX_EXPOSURE_HOURS} hours.")
         return value
