@@ -19,6 +19,7 @@ from locks.codes import code_fail, code_gone, code_new_pin, code_settle, lock_ch
 from locks.conf import engine
 from locks.fleet import account_flag_auth_failed
 from locks.issues import issue_open
+from locks.lead import WRITES, lock_lead_refresh
 from locks.models import (
     AccessCode,
     CodeStatus,
@@ -151,7 +152,7 @@ def command_claim(*, command: LockCommand, now: datetime) -> bool:
                 command, old=CommandState.QUEUED, new=CommandState.SENT, now=now, verb="command.sent",
                 message=f"{command.get_action_display()} sent to the vendor (attempt {command.attempt})",
                 data={"action": command.action, "attempt": command.attempt}, sent_at=now, held_by="",
-                **command_sending(command),
+                next_poll_at=now + timedelta(minutes=engine().SWEEP_STALE_MINUTES), **command_sending(command),
             )
     except IntegrityError:
         return False  # command_one_in_flight_per_lock: someone else is sending on this lock
@@ -261,6 +262,7 @@ def command_complete(*, command: LockCommand, outcome: Outcome, now: datetime, s
         if command.access_code_id is not None:
             code = AccessCode.objects.select_related("lock", "tenant").get(pk=command.access_code_id)
             _code_confirmed(code, command=command, outcome=outcome, now=now, source=source)
+        _learn_lead(command, now=now)
         if source != "response":  # the dispatcher loop sends the next one itself
             enqueue_dispatch(command.lock_id)
     return True
@@ -335,9 +337,17 @@ def command_fail(
                          from_vendor=from_vendor)
         else:
             code_fail(code, command=command, reason=reason, detail=detail, now=now, from_vendor=from_vendor)
+        _learn_lead(command, now=now)
         if source != "response":
             enqueue_dispatch(command.lock_id)
     return True
+
+
+def _learn_lead(command: LockCommand, *, now: datetime) -> None:
+    """A write finished: the lock's record changed, and with it perhaps its lead (DESIGN §4 "Adaptive lead").
+    After the code's own move, so a re-timed code is one that still waits for its time."""
+    if command.action in WRITES and command.sent_at is not None:
+        lock_lead_refresh(lock_id=command.lock_id, now=now)
 
 
 def command_time_out(*, command: LockCommand, now: datetime, detail: str = "") -> bool:

@@ -20,12 +20,23 @@ from django.core.exceptions import ImproperlyConfigured
 class EngineSettings:
     # Natively scheduling locks get a code this long before its window; the lock enforces the window.
     NATIVE_PRELOAD_HOURS: int = 72
-    # Other locks are programmed this long before the window starts.
+    # Other locks are programmed this long before the window starts ...
     JUST_IN_TIME_MINUTES: int = 60
+    # ... or earlier when the lock has shown failures or slow answers (DESIGN §4 "Adaptive lead"; locks/lead.py),
+    # never earlier than the tenant's maximum early exposure. The lead is judged on the lock's last
+    # LEAD_RECORD_COMMANDS finished writes, planned so that a code reaches the lock in time unless more
+    # failures come in a row than the lock's failure rate makes likelier than LEAD_MISS_CHANCE, and
+    # rounded up to LEAD_STEP_MINUTES (a small wobble in latency does not move every code of the lock).
+    LEAD_RECORD_COMMANDS: int = 20
+    LEAD_MISS_CHANCE: float = 0.01
+    LEAD_STEP_MINUTES: int = 15
     # A command `sent` longer than this is asked about by the sweeper ...
     SWEEP_STALE_MINUTES: int = 5
     # ... and past this it has timed out.
     SWEEP_HARD_LIMIT_MINUTES: int = 30
+    # Between the two, a command still pending is asked again after its age times this factor (5, 10, 20
+    # minutes old, then once at the hard limit), not every minute: status polls are vendor calls too.
+    SWEEP_POLL_BACKOFF: float = 2.0
     # Codes starting within this many hours that are not on their lock need someone's attention.
     ATTENTION_HOURS: int = 24
     # A code still not on the lock this long after its programming time is alerted as late.
@@ -68,6 +79,14 @@ class EngineSettings:
     SCHLAGE_COMMANDS_PER_MINUTE: int = 0
     # A 429 without Retry-After slows its scope down for this long.
     RATE_LIMITED_PAUSE_SECONDS: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0 < self.LEAD_MISS_CHANCE < 1:
+            raise ImproperlyConfigured("LOCKSTEP['LEAD_MISS_CHANCE'] must be between 0 and 1")
+        if self.SWEEP_POLL_BACKOFF < 1:
+            raise ImproperlyConfigured("LOCKSTEP['SWEEP_POLL_BACKOFF'] must be at least 1")
+        if self.LEAD_RECORD_COMMANDS < 1 or self.LEAD_STEP_MINUTES < 1:
+            raise ImproperlyConfigured("LOCKSTEP['LEAD_RECORD_COMMANDS'] and ['LEAD_STEP_MINUTES'] must be at least 1")
 
     @property
     def attention_window(self) -> timedelta:

@@ -33,6 +33,11 @@ class Lock(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
     reconcile_requested = models.BooleanField(default=False)
+    # Adaptive lead (DESIGN §4, locks/lead.py) of a lock that does not schedule codes itself: minutes before
+    # a code's start it is programmed, learnt from the lock's recent commands whenever one finishes (NULL:
+    # the standard just-in-time lead), and what it was learnt from, for the lock page.
+    lead_minutes = models.PositiveIntegerField(null=True, blank=True)
+    lead_basis = models.JSONField(default=dict, blank=True)
     # False once staff stop managing the lock: hidden, never reconciled, its last deletes still go out.
     managed = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -199,6 +204,9 @@ class LockCommand(models.Model):
     # Lock-wide work on one code the lock holds that is not (or no longer) one of ours: its vendor ref.
     target_ref = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # While sent: when the sweeper next asks the vendor about it (DESIGN §4 "The sweeper"; backoff in
+    # locks/sweep.py). NULL for commands sent before this was recorded: they are asked once stale.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=40, blank=True)
     vendor_detail = models.TextField(blank=True)
@@ -227,6 +235,9 @@ class LockCommand(models.Model):
         ]
         indexes = [
             models.Index(fields=["sent_at"], condition=Q(state=CommandState.SENT), name="command_sent_since"),
+            models.Index(fields=["next_poll_at"], condition=Q(state=CommandState.SENT), name="command_poll_due"),
+            # The lock's recent record (locks/lead.py): its last finished commands, newest first.
+            models.Index(fields=["lock", "-id"], name="command_recent_per_lock"),
             models.Index(
                 fields=["lock", "id"], condition=Q(state=CommandState.QUEUED), name="command_queue_per_lock"
             ),

@@ -161,7 +161,8 @@ def _apply(
     if event.kind in SUCCESS_KINDS or event.kind in FAILURE_KINDS:
         return _apply_outcome(account, lock, event, now=now)
     if event.kind in (EventKind.CODE_CHANGED_EXTERNALLY, EventKind.CODES_CLEARED) and lock is not None:
-        lock_request_reconcile(lock=lock, now=now)
+        if not lock_request_reconcile(lock=lock, now=now, news_at=event.occurred_at):
+            return f"{event.kind}: answered by a newer read", None, None
         return f"{event.kind}: reconcile requested", None, None
     if event.kind in PERSON_NEEDED_APPLIERS:
         return PERSON_NEEDED_APPLIERS[event.kind](account, lock, event, now), None, None
@@ -278,6 +279,7 @@ def _apply_to_code(
     ):
         return f"{event.kind}: code {code.pk} failed on the lock", None, code
     if event.kind == EventKind.CODE_REMOVED and code.status in (CodeStatus.SET, CodeStatus.SETTING):
-        lock_request_reconcile(lock=lock, now=now)
+        if not lock_request_reconcile(lock=lock, now=now, news_at=event.occurred_at):
+            return f"{event.kind}: code {code.pk} reported gone, answered by a newer read", None, code
         return f"{event.kind}: code {code.pk} gone unexpectedly, reconcile requested", None, code
     return f"{event.kind}: code {code.pk} unchanged", None, code

@@ -16,8 +16,8 @@ from locks import pins
 from locks.activity import activity_record
 from locks.codes import code_fail, fit_name, live_pins, lock_chooses_pin
 from locks.commands import command_queue, commands_cancel_queued, enqueue_dispatch
-from locks.conf import engine
 from locks.issues import issues_resolve
+from locks.lead import lock_lead
 from locks.models import (
     AccessCode,
     CodePurpose,
@@ -51,15 +51,11 @@ def code_window(*, booking: Booking, lock: Lock, now: datetime) -> tuple[datetim
 
 
 def program_time(*, lock: Lock, starts_at: datetime | None, now: datetime) -> datetime:
-    """When a code starting at `starts_at` goes to `lock`: the native preload or the just-in-time lead
-    before its start, never before now; an ongoing code (no start) goes now."""
+    """When a code starting at `starts_at` goes to `lock`: the native preload or the lock's (adaptive)
+    just-in-time lead before its start (locks/lead.py), never before now; an ongoing code (no start) goes now."""
     if starts_at is None:
         return now
-    if lock.native_scheduling:
-        lead = timedelta(hours=engine().NATIVE_PRELOAD_HOURS)
-    else:
-        lead = timedelta(minutes=engine().JUST_IN_TIME_MINUTES)
-    return max(starts_at.astimezone(UTC) - lead, now)
+    return max(starts_at.astimezone(UTC) - lock_lead(lock), now)
 
 
 def _never_sent(code: AccessCode) -> bool:
@@ -175,7 +171,7 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
         AccessCode.objects.select_related("lock", "tenant").filter(booking=booking)
         .exclude(status=CodeStatus.REMOVED).order_by("id")
     )
-    locks = list(Lock.objects.filter(property_id=booking.property_id).order_by("id"))
+    locks = list(Lock.objects.select_related("tenant").filter(property_id=booking.property_id).order_by("id"))
     # An archived property keeps its history but puts no codes on any lock.
     wanted = booking.status == BookingStatus.CONFIRMED and booking.property.archived_at is None
     lock_ids = {lock.pk for lock in locks}
@@ -318,7 +314,10 @@ def code_follow_window(
         return
     # Windows are a security boundary: a lock that does not enforce the window itself must not hold the
     # code before its programming time. A stay moved later takes it off now; the tick programs it again.
-    leaves_lock = (not code.lock.native_scheduling and program_at > now
+    # (Only a later start: a code put on early by a lead that has shrunk since stays for a rename or an
+    # earlier start — it went on within the lead of its time, so within the tenant's maximum.)
+    starts_later = starts_at is not None and (code.starts_at is None or starts_at > code.starts_at)
+    leaves_lock = (not code.lock.native_scheduling and program_at > now and starts_later
                    and code.status in (CodeStatus.SETTING, CodeStatus.SET))
     not_yet_programmed = code.status == CodeStatus.UNSET and not code.is_scheduled_on_device
     fields: dict[str, Any] = {"starts_at": starts_at, "ends_at": ends_at, "name": name, "updated_at": now}

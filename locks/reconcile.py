@@ -55,13 +55,20 @@ class ReconcileReport:
 
 
 def lock_request_reconcile(
-    *, lock: Lock, now: datetime, actor: AbstractBaseUser | AnonymousUser | None = None
-) -> None:
-    """Something suggests the lock changed (an external edit, a reload): read it at the next due run."""
+    *, lock: Lock, now: datetime, actor: AbstractBaseUser | AnonymousUser | None = None,
+    news_at: datetime | None = None,
+) -> bool:
+    """Something suggests the lock changed (an external edit, a reload): read it at the next due run.
+    News from `news_at` that a read after it already answered (a late or repeated webhook) asks for no
+    read: a read is a vendor call against the lock's budget. True when a read was asked for."""
+    read_since = Lock.objects.filter(pk=lock.pk).values_list("last_reconciled_at", flat=True).first()
+    if news_at is not None and read_since is not None and news_at <= read_since:
+        return False
     Lock.objects.filter(pk=lock.pk).update(reconcile_requested=True)
     lock.reconcile_requested = True
     activity_record(tenant_id=lock.tenant_id, verb="lock.reconcile_requested",
                     message=f"Reconciliation of {lock.name} requested", now=now, lock_id=lock.pk, actor=actor)
+    return True
 
 
 def lock_queue_read(

@@ -1,10 +1,13 @@
 """The sweeper (DESIGN §4): commands left `sent` too long are asked about, completed or timed out, and
 stored webhook events left unprocessed past a grace are enqueued again.
 
-Webhooks go missing; the sweeper is what makes a lost one harmless. Its query rides the partial index
-`command_sent_since` (state = sent), so it costs what is stale, not what exists. A stored event whose
-task died with a worker (the Redis broker loses what a killed worker held) would otherwise stay
-unprocessed for good; its query rides `webhook_unprocessed` (processed_at is null) the same way.
+Webhooks go missing; the sweeper is what makes a lost one harmless. A status poll is a vendor call (rate
+limits, a lock's battery), so a command still pending is asked again with a backoff — at 5, 10 and 20 minutes
+old, then once at the hard limit before it times out — not every minute: each poll sets its `next_poll_at`.
+Its query rides the partial index `command_poll_due` (state = sent), so it costs what is due, not what
+exists. A stored event whose task died with a worker (the Redis broker loses what a killed worker held)
+would otherwise stay unprocessed for good; its query rides `webhook_unprocessed` (processed_at is null)
+the same way.
 """
 
 from __future__ import annotations
@@ -41,9 +44,11 @@ def sweep(*, now: datetime) -> SweepReport:
     settings = engine()
     stale_before = now - timedelta(minutes=settings.SWEEP_STALE_MINUTES)
     hard_before = now - timedelta(minutes=settings.SWEEP_HARD_LIMIT_MINUTES)
+    # Commands sent before next_poll_at was recorded are asked once stale, like before.
+    due = Q(next_poll_at__lte=now) | Q(next_poll_at__isnull=True, sent_at__lt=stale_before)
     stale = (
         LockCommand.objects.select_related("lock__provider_account", "access_code__lock")
-        .filter(state=CommandState.SENT, sent_at__lt=stale_before)
+        .filter(due, state=CommandState.SENT)
         .order_by("sent_at")[:settings.SWEEP_BATCH]
     )
     for command in stale:
@@ -56,11 +61,32 @@ def sweep(*, now: datetime) -> SweepReport:
         unresolved = command_poll(command=command, now=now)
         report.completed += not unresolved
         sent_at = command.sent_at or now
-        if unresolved and sent_at < hard_before and command_time_out(command=command, now=now):
+        if unresolved and sent_at <= hard_before and command_time_out(command=command, now=now):
             report.timed_out += 1
+        elif unresolved:
+            command_poll_later(command=command, now=now)
         dispatch_lock(lock_id=command.lock_id, now=now)
     report.requeued_events = events_requeue(now=now)
     return report
+
+
+def next_poll_time(*, sent_at: datetime, now: datetime) -> datetime:
+    """When a command sent at `sent_at`, still pending at `now`, is asked again: once its age has grown by
+    the backoff factor (at least a minute on), and never after the hard limit, where it is asked one last
+    time before it times out."""
+    settings = engine()
+    age = max(now - sent_at, timedelta(minutes=settings.SWEEP_STALE_MINUTES))
+    later = max(sent_at + age * settings.SWEEP_POLL_BACKOFF, now + timedelta(minutes=1))
+    return min(later, sent_at + timedelta(minutes=settings.SWEEP_HARD_LIMIT_MINUTES))
+
+
+def command_poll_later(*, command: LockCommand, now: datetime) -> None:
+    """The command is still pending: ask again at its next poll time."""
+    if command.sent_at is None:
+        return
+    when = next_poll_time(sent_at=command.sent_at, now=now)
+    LockCommand.objects.filter(pk=command.pk, state=CommandState.SENT).update(next_poll_at=when)
+    command.next_poll_at = when
 
 
 def events_requeue(*, now: datetime) -> int:

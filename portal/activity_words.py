@@ -213,6 +213,10 @@ WORDS: dict[str, Callable[[Said], str]] = {
     "issue.resolved": _issue("resolved"),
     "issue.dismissed": _issue("dismissed"),
     "lock.reconcile_requested": lambda s: "a check of the lock was asked for",
+    "lock.lead_changed": lambda s: (
+        f"codes now go to the lock {s.data['to_minutes']} min before their window ({s.data.get('failed', 0)} of "
+        f"its last {s.data.get('commands', 0)} commands failed)" if s.data.get("to_minutes")
+        else "codes go to the lock at the standard time again: it has answered well lately"),
     "lock.reconciled": _reconciled,
     "lock.delete_all": lambda s: f"clearing the lock: {len(s.data.get('refs') or [])} code(s) to delete, "
     f"then {s.data.get('requeued', 0)} to program again",

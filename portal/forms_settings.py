@@ -6,11 +6,13 @@ from typing import Any
 
 from django import forms
 
+from locks.lead import MIN_EXPOSURE_HOURS
 from portal.members import TENANT_DEFAULT_FIELDS
 from portal.models import Membership, Property, Role, Tenant
 
 MIN_CODE_LENGTH, MAX_CODE_LENGTH = 4, 8  # what every supported vendor accepts (VENDORS.md)
 MAX_BUFFER_MINUTES = 24 * 60
+MAX_EXPOSURE_HOURS = 48  # beyond two days a lock that keeps failing needs a person, not an earlier code
 
 
 def _tenant_properties(tenant: Tenant) -> forms.ModelMultipleChoiceField:
@@ -65,8 +67,14 @@ class TenantDefaultsForm(forms.ModelForm):
             "default_code_length": "PIN length",
             "default_pin_policy": "PIN policy",
             "alert_emails_enabled": "Email admins about failing locks",
+            "max_early_exposure_hours": "Maximum early exposure (hours)",
         }
-        help_texts = {"timezone": "An IANA time zone, e.g. America/New_York or Europe/Lisbon."}
+        help_texts = {
+            "timezone": "An IANA time zone, e.g. America/New_York or Europe/Lisbon.",
+            "max_early_exposure_hours": "Locks that keep failing get their codes earlier, so guests are not "
+            "left outside; a code is never live on a lock more than this long before its window. Locks that "
+            "schedule codes themselves are not affected.",
+        }
 
     def clean_default_code_length(self) -> int:
         value = self.cleaned_data["default_code_length"]
@@ -80,6 +88,19 @@ class TenantDefaultsForm(forms.ModelForm):
         value = self.cleaned_data[name]
         if value > MAX_BUFFER_MINUTES:
             raise forms.ValidationError(f"At most {MAX_BUFFER_MINUTES} minutes (one day).")
+        return value
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left out of a post (a form saved before the setting existed): it keeps its value.
+        self.fields["max_early_exposure_hours"].required = False
+
+    def clean_max_early_exposure_hours(self) -> int:
+        value = self.cleaned_data["max_early_exposure_hours"]
+        if value is None:
+            return self.instance.max_early_exposure_hours
+        if not MIN_EXPOSURE_HOURS <= value <= MAX_EXPOSURE_HOURS:
+            raise forms.ValidationError(f"Choose from {MIN_EXPOSURE_HOURS} to {MAX_EXPOSURE_HOURS} hours.")
         return value
 
     def clean_default_before_minutes(self) -> int:

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from locks import actions
 from locks.conf import engine
+from locks.lead import lead_explained
 from locks.models import (
     LIVE_CODE_STATUSES,
     AccessCode,
@@ -114,7 +115,8 @@ def lock_list(request: TenantRequest) -> HttpResponse:
 
 
 def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
-    lock = get_for_tenant(_locks(request).select_related("property", "provider_account"), request.tenant, pk=lock_id)
+    lock = get_for_tenant(_locks(request).select_related("property", "provider_account", "tenant"), request.tenant,
+                          pk=lock_id)
     codes = list(
         lock.access_codes.exclude(status=CodeStatus.REMOVED)
         .select_related("booking")
@@ -163,6 +165,7 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
         "low_battery_level": engine().LOW_BATTERY_LEVEL,
         "now": timezone.now(),
         "failed_count": sum(1 for code in codes if code.status == CodeStatus.FAILED),
+        "lead_note": lead_explained(lock),
     }
     return render(request, "locks/lock_detail.html", context)
 

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from locks.activity import activity_record
+from locks.lead import tenant_codes_retime
 from portal.models import Invitation, Membership, Property, Role, Tenant
 from portal.properties import properties_follow_defaults
 
@@ -37,6 +38,7 @@ TENANT_DEFAULT_FIELDS = (
     "default_code_length",
     "default_pin_policy",
     "alert_emails_enabled",
+    "max_early_exposure_hours",
 )
 INVITATION_VALID_FOR = timedelta(days=7)
 
@@ -328,4 +330,7 @@ def tenant_update_defaults(
     )
     # Properties that follow a changed default get their future codes re-planned.
     properties_follow_defaults(tenant=tenant, changed=changed, now=now, actor=actor)
+    if "max_early_exposure_hours" in changed:
+        # A code is never live earlier than the new maximum: codes waiting for their time move to it.
+        tenant_codes_retime(tenant_id=tenant.pk, now=now)
     return tenant

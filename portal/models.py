@@ -33,6 +33,10 @@ class Tenant(models.Model):
     default_code_length = models.PositiveSmallIntegerField(default=6)
     default_pin_policy = models.CharField(max_length=20, choices=PinPolicy.choices, default=PinPolicy.RANDOM)
     alert_emails_enabled = models.BooleanField(default=True)
+    # A guest's code is never live on a lock earlier than this before its window (DESIGN §4 "Adaptive lead"):
+    # the cap on how early a flaky just-in-time lock is programmed. Natively scheduling locks enforce the
+    # window themselves and keep their preload.
+    max_early_exposure_hours = models.PositiveSmallIntegerField(default=6)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

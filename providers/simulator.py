@@ -29,6 +29,9 @@ account credentials' `faults`, else zero): `latency` (mean seconds until an oper
 lock lost the new code / kept the deleted one), `busy` (the call is refused: busy / 423), `external_pin`
 (someone sets a PIN at the keypad; half the time it is the very PIN being sent).
 
+**Early exposure**: a lock without native scheduling opens for a code from the moment it holds it; each such
+code's longest time live before its window is kept in the device's `stats["early_exposure"]`.
+
 **Answers and interleaving** (account credentials, for `manage.py simulate --workers`): `answer_ms` — every
 write (create, update, delete) is answered that many real milliseconds after the cloud accepted it, so a completion (and its webhook)
 can overtake the answer; `interleave` (0–1) — the chance that the webhooks a lock delivers together come in
@@ -662,7 +665,17 @@ def _finish(
         device.codes[ref] = {"pin": op["pin"], "name": op["name"], "starts_at": op["starts_at"],
                              "ends_at": op["ends_at"], "status": "scheduled" if scheduled else "set",
                              "code_id": op["code_id"], "external": False}
+        if not profile.native_scheduling and op["code_id"] is not None:
+            _note_early_exposure(device, code_id=op["code_id"], starts=starts, now=now)
     _emit(device, account, profile, "scheduled" if scheduled else "set", ref=ref, now=now, op=op, pin=op["pin"])
+
+
+def _note_early_exposure(device: SimulatedDevice, *, code_id: int, starts: datetime | None, now: datetime) -> None:
+    """A lock that does not enforce windows opens for a code from the moment it holds it: note (in
+    `stats["early_exposure"]`, code id → seconds) the longest a code was live before its window started."""
+    seconds = max(int((starts - now).total_seconds()), 0) if starts is not None else 0
+    exposure = device.stats.setdefault("early_exposure", {})
+    exposure[str(code_id)] = max(exposure.get(str(code_id), 0), seconds)
 
 
 def _failure(

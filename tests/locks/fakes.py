@@ -11,6 +11,7 @@ import hmac
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from providers.base import (
@@ -141,6 +142,7 @@ class FakeProvider(Provider):
                 vendor_device_id=item.get("device", ""), vendor_ref=item.get("ref", ""),
                 vendor_code_ref=item.get("code_ref", ""), reason=item.get("reason", ""),
                 clash_code_ref=item.get("clash", ""), battery_level=item.get("battery"), pin=item.get("pin"),
+                occurred_at=datetime.fromisoformat(item["at"]) if item.get("at") else None,
             )
             for n, item in enumerate(data["events"])
         ]

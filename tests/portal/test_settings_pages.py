@@ -249,6 +249,18 @@ def test_it_saves_tenant_defaults(as_alice, world):
     assert "timezone" in activity.message
 
 
+def test_alice_sets_the_maximum_early_exposure(as_alice, world):
+    response = as_alice.post(url("settings_defaults"), {
+        "timezone": "America/New_York", "default_before_minutes": "30", "default_after_minutes": "30",
+        "default_code_length": "6", "default_pin_policy": "random", "alert_emails_enabled": "on",
+        "max_early_exposure_hours": "3",
+    })
+
+    assert response.status_code == 302
+    assert Tenant.objects.get(pk=world.seaside.pk).max_early_exposure_hours == 3
+    assert Tenant.objects.get(pk=world.harbor.pk).max_early_exposure_hours == 6
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -258,6 +270,8 @@ def test_it_saves_tenant_defaults(as_alice, world):
         ("default_before_minutes", "-5", "greater than or equal to 0"),
         ("default_after_minutes", "5000", "At most 1440"),
         ("default_pin_policy", "birthday", "Select a valid choice"),
+        ("max_early_exposure_hours", "0", "from 1 to 48 hours"),
+        ("max_early_exposure_hours", "72", "from 1 to 48 hours"),
     ],
 )
 def test_it_rejects_bad_defaults_next_to_the_field_and_saves_nothing(as_alice, world, field, value, message):

@@ -18,7 +18,11 @@ open at starts_at), `unexplained` (the rest of started), `silently_wrong` (at th
 status disagrees with what the simulated lock holds, with no open issue saying so), `duplicate_pins_on_lock`
 (PINs held twice on one lock, or live twice in the portal), `double_sends` (a command sent twice, or the
 same change sent while the first was still being carried out), `left_after_end` (codes still on a lock more
-than an hour after ends_at with no open issue), `vendor_calls` (simulator calls by action), `seconds`.
+than an hour after ends_at with no open issue), `vendor_calls` (simulator calls by action), the budget keys
+(`writes`, `writes_per_code`, `status_polls_per_write`, `reads_per_lock_per_day`, `set_in_window_pct`) and
+`early_exposure` (mean and max minutes a code was live on a just-in-time lock before its window, and the
+tenant's maximum: `--check` fails beyond it), `lead_changes` (times a lock's adaptive lead moved; `--check`
+with `--faults none` fails on any), `seconds`.
 
 `--workers K` runs the same fleet with the engine in K real `qcluster` processes on PostgreSQL, sampling
 invariants during the run (more keys, same `--check`): see locks/management/simulation/.

@@ -187,7 +187,7 @@ def _observe_starts(fleet: Fleet, observations: Observations, *, after: datetime
 
 
 def _next_step(fleet: Fleet, now: datetime, plan: list[tuple[datetime, str, dict[str, Any]]]) -> datetime:
-    """The next whole minute at which anything is due; at least one minute on. Four aggregate queries."""
+    """The next whole minute at which anything is due; at least one minute on. Five aggregate queries."""
     from locks.conf import engine
 
     knobs = engine()
@@ -206,20 +206,24 @@ def _next_step(fleet: Fleet, now: datetime, plan: list[tuple[datetime, str, dict
         retry=Min("not_before", filter=queued & Q(not_before__gt=now)),
         ready=Count("pk", filter=queued & (Q(not_before__isnull=True) | Q(not_before__lte=now))),
         poll=Min("sent_at", filter=sent & Q(sent_at__gt=now - stale)),
+        next_poll=Min("next_poll_at", filter=sent & Q(next_poll_at__gt=now)),
         give_up=Min("sent_at", filter=sent & Q(sent_at__gt=now - hard)),
     )
+    # A code re-timed to now by its lock's new lead (locks/lead.py) after this step's tick: program it next.
+    due_now = AccessCode.objects.filter(tenant=fleet.tenant, status=CodeStatus.UNSET, is_scheduled_on_device=False,
+                                        program_at__lte=now, ends_at__gt=now).exists()
     locks = Lock.objects.filter(tenant=fleet.tenant).aggregate(
         oldest=Min("last_reconciled_at"), requested=Count("pk", filter=Q(reconcile_requested=True))
     )
     candidates = [
         codes["program"], codes["start"], codes["end"], commands["retry"],
-        commands["poll"] and commands["poll"] + stale + STEP,
+        commands["poll"] and commands["poll"] + stale + STEP, commands["next_poll"],
         commands["give_up"] and commands["give_up"] + hard + STEP,
         locks["oldest"] and locks["oldest"] + RECONCILE_EVERY + STEP,
         simulator_next_due(account=fleet.account),
         plan[0][0] if plan else None,
     ]
-    if commands["ready"] or locks["requested"]:
+    if commands["ready"] or locks["requested"] or due_now:
         return now + STEP
     future = [moment for moment in candidates if moment is not None and moment > now]
     if not future:
@@ -296,6 +300,9 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         ended = code.ends_at is not None and code.ends_at <= fleet.end and code.status == CodeStatus.REMOVED
         if ended and code.booking is not None and code.booking.status == BookingStatus.CONFIRMED:
             per_code.append({"code": code.pk, **sends.get(code.pk, {})})
+    exposure = {int(code_id): seconds for device in devices
+                for code_id, seconds in device.stats.get("early_exposure", {}).items()}
+    lead_changes = Activity.objects.filter(tenant=fleet.tenant, verb="lock.lead_changed").count()
     engine_double_sends = (
         Activity.objects.filter(tenant=fleet.tenant, verb="command.sent", command__isnull=False)
         .values("command_id").annotate(n=Count("pk")).filter(n__gt=1).count()
@@ -312,8 +319,40 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         "double_sends": engine_double_sends + simulator_double_sends,
         "left_after_end": left_after_end,
         "vendor_calls": dict(sorted(calls.items())),
+        **_budget(fleet, calls=calls, codes=len(codes), started=started, set_in_window=set_in_window,
+                  exposure=exposure),
+        "lead_changes": lead_changes,
         "_per_code": per_code,
         "_unexplained": unexplained,
+    }
+
+
+WRITE_CALLS = ("create", "update", "delete")
+
+
+def _budget(fleet: Fleet, *, calls: Counter[str], codes: int, started: int, set_in_window: int,
+            exposure: dict[int, int]) -> dict[str, Any]:
+    """Vendor calls as a budget, and how early codes were live (issue 15): `writes` (create, update, delete
+    calls) and `writes_per_code`, `status_polls_per_write`, `reads_per_lock_per_day` (code reads),
+    `set_in_window_pct` (of started), and `early_exposure`: over the codes that went on a lock without native
+    scheduling, how long before starts_at each was live there (mean and max minutes), with the tenant's
+    maximum (`allowed_minutes`)."""
+    writes = sum(calls.get(action, 0) for action in WRITE_CALLS)
+    locks = Lock.objects.filter(tenant=fleet.tenant).count()
+    days = (fleet.end - START) / timedelta(days=1)
+    minutes = [seconds / 60 for seconds in exposure.values()]
+    return {
+        "writes": writes,
+        "writes_per_code": round(writes / codes, 2) if codes else 0.0,
+        "status_polls_per_write": round(calls.get("command_status", 0) / writes, 2) if writes else 0.0,
+        "reads_per_lock_per_day": round(calls.get("read_codes", 0) / (locks * days), 2) if locks and days else 0.0,
+        "set_in_window_pct": round(100 * set_in_window / started, 2) if started else 100.0,
+        "early_exposure": {
+            "codes": len(minutes),
+            "mean_minutes": round(sum(minutes) / len(minutes), 1) if minutes else 0.0,
+            "max_minutes": round(max(minutes, default=0.0), 1),
+            "allowed_minutes": fleet.tenant.max_early_exposure_hours * 60,
+        },
     }
 
 
@@ -338,6 +377,10 @@ def invariant_problems(
                 if report[key]]
     if report["set_in_window"] + report["late_with_issue"] != report["started"]:
         problems.append("set_in_window + late_with_issue != started")
+    exposure = report.get("early_exposure")
+    if exposure and exposure["max_minutes"] > exposure["allowed_minutes"]:
+        problems.append(f"a code was live {exposure['max_minutes']} min before its window, more than the tenant's "
+                        f"maximum early exposure ({exposure['allowed_minutes']} min)")
     if coverage_floor and report["started"] and report["set_in_window"] < 0.95 * report["started"]:
         problems.append(f"set_in_window {report['set_in_window']} < 95 % of started {report['started']}")
     if faults == "none":
@@ -346,6 +389,8 @@ def invariant_problems(
         odd = [item for item in per_code if item.get("create", 0) != 1 or item.get("delete", 0) != 1]
         if odd:
             problems.append(f"{len(odd)} ended codes without exactly one create and one delete, e.g. {odd[:3]}")
+        if report.get("lead_changes"):
+            problems.append(f"the adaptive lead moved {report['lead_changes']} time(s) on healthy locks")
     return problems
 
 
