@@ -1,12 +1,13 @@
 """Engine cost follows due work, not fleet size (DESIGN §12): tick, sweep, reconcile-due and health at
 10,000 doors (200,000 live codes, a year of history) vs 100 doors, per unit of due work.
 
-The same due work is made in both fleets, on doors spread over the fleet: 100 codes due to program
-(tick), 100 commands left `sent` 10 minutes ago (sweep), 100 doors not read for 7 hours (reconcile-due
-plus the reads it queues, as the dispatcher runs them). Health polls every door of every account, so its
-unit is one door: the task's account query plus the poll of 10 accounts (1,000 doors) spread over the
-fleet, against the one account of 100 doors of the small fleet. Each figure is the median of three rounds after one warm-up round, on the fleet's own
-clock; between rounds the work just done is settled in SQL so every round starts alike.
+The same due work is made in both fleets, on doors spread over the fleet: 50 codes due to program
+(tick), 50 commands left `sent` 10 minutes ago (sweep), 50 doors not read for 7 hours (reconcile-due
+plus the reads it queues, as the dispatcher runs them); 20 of each with --quick. Health polls every door
+of every account, so its unit is one door: the task's account query plus the poll of 3 accounts (300
+doors) spread over the fleet, against the one account of 100 doors of the small fleet. Each figure is the
+median of three rounds after a warm-up round, the two fleets taking turns, each on its own clock;
+between rounds the work just done is settled in SQL so every round starts alike.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from django.utils import timezone
 from bench import fleetdb
 
 Report = Callable[[str, str, bool], None]
-DUE = 100
-HEALTH_ACCOUNTS = 10
+DUE = 50
+DUE_QUICK = 20
+HEALTH_ACCOUNTS = 3
 ROUNDS = 3
 LIMIT = 1.5
 
@@ -42,7 +44,7 @@ def run(report: Report, quick: bool) -> None:
         print("skip  scale: the bench fleets need DATABASE_URL on PostgreSQL", flush=True)
         return
     small, large = sizes(quick)
-    costs = {size: measure(size, quick=quick) for size in (small, large)}
+    costs = measure([small, large], quick=quick)
     for name, unit in (("tick", "due code"), ("sweep", "stale command"), ("reconcile-due", "due door"),
                        ("health", "door")):
         per_small, per_large = costs[small][name], costs[large][name]
@@ -51,27 +53,40 @@ def run(report: Report, quick: bool) -> None:
                f"{per_large * 1000:.2f} ms / {per_small * 1000:.2f} ms = {ratio:.2f}× (≤ {LIMIT}×)", ratio <= LIMIT)
 
 
-def measure(locks: int, *, quick: bool) -> dict[str, float]:
-    """Seconds per unit of due work for each task, on the fleet of `locks` doors."""
+def measure(sizes: list[int], *, quick: bool) -> dict[int, dict[str, float]]:
+    """Seconds per unit of due work for each task on each fleet. The fleets take turns round by round,
+    so both are measured under the same load (other work on this machine varies minute to minute)."""
     import time_machine
 
-    fleet = fleetdb.fleet(locks, page_history=page_history(quick))
-    with fleetdb.using(fleet.database), time_machine.travel(fleet.t0, tick=True):
-        doors = spread_doors(DUE)
-        costs = {
-            "tick": _median(lambda r: _tick_round(doors, r)) / DUE,
-            "sweep": _median(lambda r: _sweep_round(doors, r)) / DUE,
-            "reconcile-due": _median(lambda r: _reconcile_round(doors)) / DUE,
-            "health": _median(lambda r: _health_round()),
-        }
-    print(f"info  {locks:,} doors, ms per unit: " + ", ".join(f"{k} {v * 1000:.2f}" for k, v in costs.items()),
-          flush=True)
+    due = DUE_QUICK if quick else DUE
+    fleets = {size: fleetdb.fleet(size, page_history=page_history(quick)) for size in sizes}
+    clocks = {size: fleet.t0 for size, fleet in fleets.items()}  # each fleet's own clock, moving on
+    doors: dict[int, list[int]] = {}
+    for size, fleet in fleets.items():
+        with fleetdb.using(fleet.database):
+            doors[size] = spread_doors(due)
+    rounds: dict[str, Callable[[list[int], int], float]] = {
+        "tick": lambda d, r: _tick_round(d, r) / len(d),
+        "sweep": lambda d, r: _sweep_round(d, r) / len(d),
+        "reconcile-due": lambda d, r: _reconcile_round(d) / len(d),
+        "health": lambda d, r: _health_round(),
+    }
+    samples: dict[int, dict[str, list[float]]] = {size: {name: [] for name in rounds} for size in sizes}
+    for name, round_ in rounds.items():
+        for n in range(ROUNDS + 1):  # round 0 warms up: imports, caches, the first plans
+            for size, fleet in fleets.items():
+                started = time.perf_counter()
+                with fleetdb.using(fleet.database), time_machine.travel(clocks[size], tick=True):
+                    cost = round_(doors[size], n)
+                clocks[size] += timedelta(seconds=time.perf_counter() - started + 1)
+                if n:
+                    samples[size][name].append(cost)
+    costs = {size: {name: statistics.median(values) for name, values in by_name.items()}
+             for size, by_name in samples.items()}
+    for size in sizes:
+        print(f"info  {size:,} doors, ms per unit: "
+              + ", ".join(f"{name} {cost * 1000:.2f}" for name, cost in costs[size].items()), flush=True)
     return costs
-
-
-def _median(round_: Callable[[int], float], rounds: int = ROUNDS) -> float:
-    round_(0)  # warm-up: imports, caches, the first plans
-    return statistics.median(round_(n) for n in range(1, rounds + 1))
 
 
 def spread_doors(count: int) -> list[int]:
@@ -171,9 +186,9 @@ def _reconcile_round(doors: list[int]) -> float:
 
 
 def _health_round() -> float:
-    """Seconds per door of the health task: its account query, then the poll of up to HEALTH_ACCOUNTS
-    accounts spread over the fleet (the task polls every account alike; all 100 at 10,000 doors would
-    take minutes a round on this machine)."""
+    """Seconds per door of the health task: its account query over the whole fleet's doors, plus the poll
+    of up to HEALTH_ACCOUNTS accounts spread over the fleet per door polled (the task polls every account
+    alike; all 100 at 10,000 doors would take minutes a round on this machine)."""
     from locks.fleet import account_check_health
     from locks.models import Lock
     from providers.models import ProviderAccount
@@ -181,11 +196,13 @@ def _health_round() -> float:
     fleet_accounts = ProviderAccount.objects.filter(tenant__slug__startswith="fleet-").order_by("id")
     ids = list(fleet_accounts.values_list("id", flat=True))
     sample = list(fleet_accounts.filter(pk__in=ids[:: max(1, len(ids) // HEALTH_ACCOUNTS)][:HEALTH_ACCOUNTS]))
-    doors = Lock.objects.filter(provider_account__in=sample).count()
+    polled, doors = Lock.objects.filter(provider_account__in=sample).count(), Lock.objects.count()
     started = time.perf_counter()
     listed = list(ProviderAccount.objects.filter(locks__isnull=False).distinct())  # the task's own query
+    listing = time.perf_counter() - started
+    started = time.perf_counter()
     for account in sample:
         account_check_health(account=account, now=timezone.now())
-    elapsed = time.perf_counter() - started
+    polling = time.perf_counter() - started
     assert len(listed) >= len(sample)
-    return elapsed / doors
+    return listing / doors + polling / polled
