@@ -5,7 +5,7 @@ to the simulated lock, confirmed by its webhook or asked about by the sweep five
 
 Resident memory (VmRSS) is read after every minute; the first ten minutes are warm-up (imports, caches,
 the first query plans). Target: growth over the remaining fifty at most 10 % of the memory after warm-up.
-With --quick: twenty minutes on the 1,000-door fleet, five of warm-up.
+With --quick: twelve minutes on the 1,000-door fleet, four of warm-up.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bench import fleetdb, scale
 Report = Callable[[str, str, bool], None]
 MINUTES = 60
 WARM_UP = 10
-QUICK = (20, 5)  # --quick: twenty minutes, five of them warm-up
+QUICK = (12, 4)  # --quick: twelve minutes, four of them warm-up
 DUE_A_MINUTE = 2
 LIMIT = 0.10
 

@@ -6,7 +6,7 @@ The same due work is made in both fleets, on doors spread over the fleet: 50 cod
 plus the reads it queues, as the dispatcher runs them); 20 of each with --quick. Health polls every door
 of every account, so its unit is one door: the task's account query plus the poll of 3 accounts (300
 doors) spread over the fleet, against the one account of 100 doors of the small fleet. Each figure is the
-median of three rounds after a warm-up round, the two fleets taking turns, each on its own clock;
+median of three rounds (two with --quick, which polls one account for health) after a warm-up round, the two fleets taking turns, each on its own clock;
 between rounds the work just done is settled in SQL so every round starts alike.
 """
 
@@ -28,6 +28,7 @@ DUE = 50
 DUE_QUICK = 20
 HEALTH_ACCOUNTS = 3
 ROUNDS = 3
+ROUNDS_QUICK = 2
 LIMIT = 1.5
 
 
@@ -69,11 +70,11 @@ def measure(sizes: list[int], *, quick: bool) -> dict[int, dict[str, float]]:
         "tick": lambda d, r: _tick_round(d, r) / len(d),
         "sweep": lambda d, r: _sweep_round(d, r) / len(d),
         "reconcile-due": lambda d, r: _reconcile_round(d) / len(d),
-        "health": lambda d, r: _health_round(),
+        "health": lambda d, r: _health_round(1 if quick else HEALTH_ACCOUNTS),
     }
     samples: dict[int, dict[str, list[float]]] = {size: {name: [] for name in rounds} for size in sizes}
     for name, round_ in rounds.items():
-        for n in range(ROUNDS + 1):  # round 0 warms up: imports, caches, the first plans
+        for n in range((ROUNDS_QUICK if quick else ROUNDS) + 1):  # round 0 warms up: imports, caches, plans
             for size, fleet in fleets.items():
                 started = time.perf_counter()
                 with fleetdb.using(fleet.database), time_machine.travel(clocks[size], tick=True):
@@ -185,7 +186,7 @@ def _reconcile_round(doors: list[int]) -> float:
     return elapsed
 
 
-def _health_round() -> float:
+def _health_round(accounts: int) -> float:
     """Seconds per door of the health task: its account query over the whole fleet's doors, plus the poll
     of up to HEALTH_ACCOUNTS accounts spread over the fleet per door polled (the task polls every account
     alike; all 100 at 10,000 doors would take minutes a round on this machine)."""
@@ -195,7 +196,7 @@ def _health_round() -> float:
 
     fleet_accounts = ProviderAccount.objects.filter(tenant__slug__startswith="fleet-").order_by("id")
     ids = list(fleet_accounts.values_list("id", flat=True))
-    sample = list(fleet_accounts.filter(pk__in=ids[:: max(1, len(ids) // HEALTH_ACCOUNTS)][:HEALTH_ACCOUNTS]))
+    sample = list(fleet_accounts.filter(pk__in=ids[:: max(1, len(ids) // accounts)][:accounts]))
     polled, doors = Lock.objects.filter(provider_account__in=sample).count(), Lock.objects.count()
     started = time.perf_counter()
     listed = list(ProviderAccount.objects.filter(locks__isnull=False).distinct())  # the task's own query
