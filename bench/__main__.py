@@ -20,6 +20,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -51,6 +52,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown bench(es): {', '.join(sorted(unknown))} (choose from {', '.join(BENCHES)})")
     from bench import fleetdb
 
+    # Stopped with SIGTERM, still drop the databases this run made (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     setup_test_environment()
     logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per task the benches enqueue
     fleetdb.configure(base=connection.settings_dict["NAME"])
