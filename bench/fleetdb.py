@@ -1,7 +1,7 @@
 """Bench fleets on PostgreSQL: built once into a template database with set-based inserts, then cloned.
 
 `fleet(locks)` gives a working copy of a fleet of `locks` simulated locks, built the first time into
-`<db>_f<locks>_<key>` (the key changes with the migrations and with FLEET_VERSION, so a schema change
+`<db>_f<locks>_h<page history>_<key>` (the key changes with the migrations and with FLEET_VERSION, so a schema change
 or a change of what is built rebuilds it) and cloned with `CREATE DATABASE … TEMPLATE` for each run, which takes seconds where
 building takes minutes. The default connection is pointed at the copy while a bench uses it.
 
@@ -115,10 +115,10 @@ def fleet(locks: int, *, page_history: int) -> Fleet:
     """A working copy of the fleet of `locks` doors (built into its template first if need be). The
     copy lives until `cleanup()`; the caller switches to it with `using(fleet.database)`."""
     base = _base[0] if _base else str(connection.settings_dict["NAME"])
-    template = f"{base}_f{locks}_{_key(page_history)}"
+    template = f"{base}_f{locks}_h{page_history}_{_key(page_history)}"
     if not _exists(template):
         for (stale,) in _admin("SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s",
-                               (f"{base}_f{locks}\\_%", template)):
+                               (f"{base}_f{locks}\\_h{page_history}\\_%", template)):
             _drop(str(stale))  # an older build of this size: the schema or the builder changed
         started = time.perf_counter()
         building = f"{template}_building"
