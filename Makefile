@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint simulate bench
+.PHONY: run test install lint simulate bench bench-quick
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Lockstep needs $(PYTHON) on PATH"; exit 1; }
@@ -34,5 +34,10 @@ lint: $(STAMP)
 simulate: $(STAMP)
 	$(PY) manage.py simulate --bookings 200 --locks 20 --days 14 --faults default --seed 7
 
+## make bench — the DESIGN §12 targets (PASS/FAIL each); fleet benches need DATABASE_URL on PostgreSQL.
 bench: $(STAMP)
 	$(PY) -m bench
+
+## make bench-quick — the same checks on smaller fleets (1,000 vs 100 doors, 1,000 vs 10 bookings).
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick

@@ -64,6 +64,9 @@ class CodeStatus(models.TextChoices):
 
 
 LIVE_CODE_STATUSES = (CodeStatus.UNSET, CodeStatus.SETTING, CodeStatus.SET, CodeStatus.REMOVING)
+# Every status but `removed`: what the pages list. Written as an IN list, not `exclude(status=removed)`, so a
+# lock's listing rides the (lock, status) index instead of reading its whole history of removed codes.
+SHOWN_CODE_STATUSES = (*LIVE_CODE_STATUSES, CodeStatus.FAILED)
 
 
 class CodePurpose(models.TextChoices):

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from locks.models import CodeStatus, Lock
+from locks.models import SHOWN_CODE_STATUSES, Lock
 from portal.forms import add_service_errors
 from portal.forms_properties import LockPlaceForm, LockReleaseForm
 from portal.http import TenantRequest
@@ -66,6 +66,6 @@ def lock_release_view(request: TenantRequest, lock_id: int) -> HttpResponse:
         messages.success(request, f"Lockstep no longer manages {lock.name}."
                          + (" Its codes were left on the lock." if keep else " Its codes are being removed."))
         return redirect("locks:lock_list", tenant_slug=request.tenant.slug)
-    live = lock.access_codes.exclude(status=CodeStatus.REMOVED).count()
+    live = lock.access_codes.filter(status__in=SHOWN_CODE_STATUSES).count()
     status = 400 if request.method == "POST" and form.errors else 200
     return render(request, "locks/lock_release.html", {"lock": lock, "form": form, "live": live}, status=status)

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from locks.activity import activity_record
 from locks.commands import commands_cancel_queued
-from locks.models import AccessCode, CodeStatus, Lock
+from locks.models import SHOWN_CODE_STATUSES, AccessCode, CodeStatus, Lock
 from locks.planning import code_remove, codes_sync_for_booking
 from locks.transitions import code_move
 from portal.models import Booking, BookingStatus, Property
@@ -25,8 +25,8 @@ NAME_MAX = 120
 
 
 def _live_codes(lock: Lock) -> list[AccessCode]:
-    return list(AccessCode.objects.select_related("lock", "tenant").filter(lock=lock)
-                .exclude(status=CodeStatus.REMOVED).order_by("pk"))
+    return list(AccessCode.objects.select_related("lock", "tenant").filter(lock=lock, status__in=SHOWN_CODE_STATUSES)
+                .order_by("pk"))
 
 
 @transaction.atomic

@@ -26,6 +26,7 @@ from locks.conf import engine
 from locks.lead import lead_explained
 from locks.models import (
     LIVE_CODE_STATUSES,
+    SHOWN_CODE_STATUSES,
     AccessCode,
     Activity,
     CodeStatus,
@@ -118,7 +119,7 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
     lock = get_for_tenant(_locks(request).select_related("property", "provider_account", "tenant"), request.tenant,
                           pk=lock_id)
     codes = list(
-        lock.access_codes.exclude(status=CodeStatus.REMOVED)
+        lock.access_codes.filter(status__in=SHOWN_CODE_STATUSES)
         .select_related("booking")
         .order_by("starts_at", "id")
     )

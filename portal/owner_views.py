@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from locks.models import AccessCode, CodeStatus, IssueStatus, Lock
+from locks.models import SHOWN_CODE_STATUSES, AccessCode, IssueStatus, Lock
 from portal.http import TenantRequest
 from portal.models import Booking, BookingStatus
 from portal.permissions import visible_properties
@@ -27,7 +27,7 @@ def owner_home(request: TenantRequest) -> HttpResponse:
         .prefetch_related(
             Prefetch(
                 "access_codes",
-                queryset=AccessCode.objects.exclude(status=CodeStatus.REMOVED)
+                queryset=AccessCode.objects.filter(status__in=SHOWN_CODE_STATUSES)
                 .select_related("lock")
                 .order_by("lock__name"),
                 to_attr="shown_codes",

@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from locks import people
-from locks.models import PEOPLE_PURPOSES, AccessCode, CodePurpose, CodeStatus, Lock
+from locks.models import PEOPLE_PURPOSES, SHOWN_CODE_STATUSES, AccessCode, CodePurpose, Lock
 from portal.forms import add_service_errors
 from portal.forms_people import PeopleCodeForm
 from portal.http import TenantRequest
@@ -30,8 +30,8 @@ def people_codes(*, lock: Lock | None = None, prop: Property | None = None) -> Q
     """The people's codes still of interest (not removed) on a lock or on a property's locks."""
     # Turnover codes are listed too (staff tell the cleaner their PIN) but follow the stays, not a form.
     shown = [*PEOPLE_PURPOSES, CodePurpose.TURNOVER]
-    codes = AccessCode.objects.filter(booking__isnull=True, purpose__in=shown).exclude(
-        status=CodeStatus.REMOVED).select_related("lock")
+    codes = AccessCode.objects.filter(booking__isnull=True, purpose__in=shown,
+                                      status__in=SHOWN_CODE_STATUSES).select_related("lock")
     codes = codes.filter(lock=lock) if lock is not None else codes.filter(lock__property=prop)
     return codes.order_by("purpose", "holder_name", "starts_at", "lock__name", "id")
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods
 from locks.backup import locks_with_a_ready_backup
 from locks.conf import engine
 from locks.models import (
+    SHOWN_CODE_STATUSES,
     AccessCode,
     Activity,
     CodeStatus,
@@ -68,7 +69,7 @@ def home(request: AuthenticatedRequest) -> HttpResponse:
 def _codes_with_lock() -> Prefetch:
     return Prefetch(
         "access_codes",
-        queryset=AccessCode.objects.exclude(status=CodeStatus.REMOVED).select_related("lock").order_by("lock__name"),
+        queryset=AccessCode.objects.filter(status__in=SHOWN_CODE_STATUSES).select_related("lock").order_by("lock__name"),
         to_attr="shown_codes",
     )
 
@@ -78,7 +79,8 @@ def dashboard(request: TenantRequest) -> HttpResponse:
     properties = visible_properties(request)
     codes = AccessCode.objects.for_tenant(request.tenant).filter(lock__property__in=properties)
     counts = dict(codes.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-    in_motion = codes.filter(
+    # The IN list first: the (lock, status) index finds the few codes in motion without reading history.
+    in_motion = codes.filter(status__in=[CodeStatus.SETTING, CodeStatus.REMOVING, CodeStatus.UNSET]).filter(
         Q(status__in=[CodeStatus.SETTING, CodeStatus.REMOVING])
         # A preloaded code waits for its window on the lock: nothing is moving (portal/templatetags).
         | Q(status=CodeStatus.UNSET, is_scheduled_on_device=False, program_at__lte=now)
@@ -284,6 +286,6 @@ def booking_cancel(request: TenantRequest, booking_id: int) -> HttpResponse:
             services.booking_cancel(booking=booking, actor=request.user, now=timezone.now())
             messages.success(request, f"Booking for {booking.guest_name} cancelled; its codes are being removed.")
         return redirect("booking_detail", tenant_slug=request.tenant.slug, booking_id=booking.pk)
-    codes = booking.access_codes.exclude(status=CodeStatus.REMOVED).select_related("lock")
+    codes = booking.access_codes.filter(status__in=SHOWN_CODE_STATUSES).select_related("lock")
     return render(request, "portal/booking_cancel.html", {"booking": booking, "codes": codes})
 

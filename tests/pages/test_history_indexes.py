@@ -1,0 +1,38 @@
+"""Pages read a lock's codes through the (lock, status) index, so years of removed codes cost nothing
+(DESIGN §12; found by `python -m bench pages` at 10,000 bookings): the code lists ask for the statuses
+they show, never "every status but removed", which makes the database read the lock's whole history."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from locks.models import CodePurpose, CodeStatus
+from tests import factories
+
+
+def _code_queries_reading_history(client, url: str) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return [q["sql"] for q in captured.captured_queries
+            if 'FROM "locks_accesscode"' in q["sql"] and """NOT ("locks_accesscode"."status" = 'removed')""" in q["sql"]]
+
+
+def test_lock_and_property_pages_list_codes_by_the_statuses_they_show(client, world):
+    client.force_login(world.bob)
+    for url in (reverse("locks:lock_detail", args=["seaside", world.lock.pk]),
+                reverse("property_detail", args=["seaside", world.dune.pk]),
+                reverse("dashboard", args=["seaside"])):
+        assert _code_queries_reading_history(client, url) == [], url
+
+
+def test_the_lock_page_still_shows_failed_codes_and_hides_removed_ones(client, world):
+    factories.AccessCodeFactory(tenant=world.seaside, lock=world.lock, booking=None, purpose=CodePurpose.CLEANER,
+                                holder_name="Cleo Cleaner", name="Cleo", status=CodeStatus.FAILED, pin="735918")
+    factories.AccessCodeFactory(tenant=world.seaside, lock=world.lock, booking=None, purpose=CodePurpose.CLEANER,
+                                holder_name="Rex Removed", name="Rex", status=CodeStatus.REMOVED, pin="")
+    client.force_login(world.bob)
+    page = client.get(reverse("locks:lock_detail", args=["seaside", world.lock.pk])).content.decode()
+    assert "Cleo" in page
+    assert "Rex Removed" not in page
