@@ -29,6 +29,12 @@ account credentials' `faults`, else zero): `latency` (mean seconds until an oper
 lock lost the new code / kept the deleted one), `busy` (the call is refused: busy / 423), `external_pin`
 (someone sets a PIN at the keypad; half the time it is the very PIN being sent).
 
+**Arrivals.** Most guests "arrive": a time-bound code the lock holds is typed at the door some time after
+its window starts (`ARRIVAL_CHANCE`, `ARRIVAL_AFTER`), and the lock reports which code opened it as each
+vendor does (`lock.unlocked` with the code, Nuki's log, Schlage's lock state with its accessor). Arrivals
+draw from a stream of their own (seeded by the code), so a run's operations tell the same story with or
+without them.
+
 **Answers and interleaving** (account credentials, for `manage.py simulate --workers`): `answer_ms` — every
 write (create, update, delete) is answered that many real milliseconds after the cloud accepted it, so a completion (and its webhook)
 can overtake the answer; `interleave` (0–1) — the chance that the webhooks a lock delivers together come in
@@ -83,6 +89,9 @@ if TYPE_CHECKING:
 SIGNATURE_HEADER = "X-Simulator-Signature"
 NATIVE_CLEANUP_DELAY = timedelta(minutes=15)  # a natively scheduled lock drops an ended code on its own
 FINISHED_OPS_KEPT = timedelta(days=3)  # finished operations answer command_status this long
+# Guests who "arrive": the chance a time-bound code is used at all, and when (after its window starts).
+ARRIVAL_CHANCE = 0.9
+ARRIVAL_AFTER = (timedelta(minutes=20), timedelta(hours=5))
 
 FAULT_KNOBS = (
     "latency", "timeout", "nack", "lost_webhook", "duplicate_webhook", "reorder_webhook", "desync", "busy",
@@ -121,7 +130,7 @@ PROFILES: dict[str, Profile] = {
                       "name_max_length": 32},
         events={"set": "access_code.set_on_device", "scheduled": "access_code.scheduled_on_device",
                 "removed": "access_code.removed_from_device", "set_failed": "access_code.failed_to_set_on_device",
-                "remove_failed": "access_code.failed_to_remove_from_device"},
+                "remove_failed": "access_code.failed_to_remove_from_device", "unlocked": "lock.unlocked"},
         events_carry_vendor_ref=False,
         words={"nack": "failed_to_set_on_device", "duplicate_pin": "duplicate_code_on_device"},
     ),
@@ -130,7 +139,7 @@ PROFILES: dict[str, Profile] = {
         requirements={"code_lengths": [4, 5, 6, 7, 8], "max_active_codes": 30, "constraints": [],
                       "name_max_length": 20},
         events={"set": "codeChanged.set", "removed": "codeChanged.deleted", "set_failed": "codeChanged.failed",
-                "remove_failed": "codeChanged.failed"},
+                "remove_failed": "codeChanged.failed", "unlocked": "lock.unlocked"},
         events_carry_vendor_ref=False,
         words={"busy": "busy"},
     ),
@@ -139,7 +148,7 @@ PROFILES: dict[str, Profile] = {
         requirements={"code_lengths": [6], "max_active_codes": 100,
                       "constraints": ["no_zeros", "cannot_start_with_12"], "name_max_length": 20},
         events={"set": "DEVICE_AUTHS", "removed": "DEVICE_AUTHS.deleted", "set_failed": "DEVICE_AUTHS.error",
-                "remove_failed": "DEVICE_AUTHS.error"},
+                "remove_failed": "DEVICE_AUTHS.error", "unlocked": "DEVICE_LOGS"},
         events_carry_vendor_ref=True,
         words={"busy": "423 Locked: the authorization is locked for another operation",
                "duplicate_pin": "409 Conflict: code already exists", "nack": "Nack",
@@ -151,7 +160,8 @@ PROFILES: dict[str, Profile] = {
         requirements={"code_lengths": [4, 5, 6, 7, 8], "max_active_codes": 100,
                       "constraints": ["unique_first_four_digits"], "name_max_length": 20},
         events={"set": "CommandStatusUpdated.Successful", "removed": "CommandStatusUpdated.Successful",
-                "set_failed": "CommandStatusUpdated.Failed", "remove_failed": "CommandStatusUpdated.Failed"},
+                "set_failed": "CommandStatusUpdated.Failed", "remove_failed": "CommandStatusUpdated.Failed",
+                "unlocked": "DeviceLockStateChanged"},
         events_carry_vendor_ref=True,
         words={"nack": "Nack", "duplicate_pin": "Access code/code name are already in use",
                "not_found_on_device": "Access code ID not found on device"},
@@ -166,20 +176,24 @@ EVENT_KINDS: dict[str, dict[str, EventKind]] = {
         "access_code.removed_from_device": EventKind.CODE_REMOVED,
         "access_code.failed_to_set_on_device": EventKind.CODE_FAILED,
         "access_code.failed_to_remove_from_device": EventKind.COMMAND_FAILED,
+        "lock.unlocked": EventKind.CODE_USED,
     },
     SimulatorProfile.SMARTTHINGS: {
         "codeChanged.set": EventKind.CODE_SET,
         "codeChanged.deleted": EventKind.CODE_REMOVED,
         "codeChanged.failed": EventKind.CODE_FAILED,
+        "lock.unlocked": EventKind.CODE_USED,
     },
     SimulatorProfile.NUKI: {
         "DEVICE_AUTHS": EventKind.CODE_SET,
         "DEVICE_AUTHS.deleted": EventKind.CODE_REMOVED,
         "DEVICE_AUTHS.error": EventKind.COMMAND_FAILED,
+        "DEVICE_LOGS": EventKind.CODE_USED,
     },
     SimulatorProfile.SCHLAGE: {
         "CommandStatusUpdated.Successful": EventKind.COMMAND_SUCCEEDED,
         "CommandStatusUpdated.Failed": EventKind.COMMAND_FAILED,
+        "DeviceLockStateChanged": EventKind.CODE_USED,
     },
 }
 
@@ -631,6 +645,12 @@ def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: date
             elif not held["external"] and ends is not None and ends + NATIVE_CLEANUP_DELAY <= now:
                 del device.codes[ref]
                 _emit(device, account, profile, "removed", ref=ref, now=ends + NATIVE_CLEANUP_DELAY)
+    for ref, held in sorted(device.codes.items()):
+        arrive_at = _dt(held.get("arrive_at"))
+        if arrive_at is not None and arrive_at <= now and not held.get("arrived"):
+            held["arrived"] = True
+            if held["status"] == "set":  # the guest types the code; a code the lock does not hold opens nothing
+                _emit_arrival(device, account, profile, ref=ref, held=held, now=arrive_at)
     cutoff = now - FINISHED_OPS_KEPT
     device.operations = [op for op in device.operations if op["state"] == PENDING or _at(op["due_at"]) > cutoff]
 
@@ -659,9 +679,11 @@ def _finish(
     starts = _dt(op["starts_at"])
     scheduled = profile.native_scheduling and starts is not None and starts > now
     if not op["desync"]:  # with desync the lock lost it, though the cloud says it is there
+        before = device.codes.get(ref) or {}
         device.codes[ref] = {"pin": op["pin"], "name": op["name"], "starts_at": op["starts_at"],
                              "ends_at": op["ends_at"], "status": "scheduled" if scheduled else "set",
-                             "code_id": op["code_id"], "external": False}
+                             "code_id": op["code_id"], "external": False,
+                             "arrive_at": _arrival(account, device, ref, op), "arrived": bool(before.get("arrived"))}
     _emit(device, account, profile, "scheduled" if scheduled else "set", ref=ref, now=now, op=op, pin=op["pin"])
 
 
@@ -721,9 +743,55 @@ def _emit(
                               "seq": device.serial * 2 + n, "body": body})
 
 
+def _arrival_rng(account: ProviderAccount, device: SimulatedDevice, ref: str, code_id: object) -> random.Random:
+    """Arrivals draw from a stream of their own, so they never shift the seeded story of the operations."""
+    seed = (account.credentials or {}).get("seed", 0)
+    return random.Random(f"{seed}:{device.device_id}:arrival:{code_id}:{ref}")
+
+
+def _arrival(account: ProviderAccount, device: SimulatedDevice, ref: str, op: dict[str, Any]) -> str | None:
+    """When the guest holding this code first types it at the door (None: they never come, or the code has
+    no window, like a backup code waiting in its pool)."""
+    starts, ends = _dt(op["starts_at"]), _dt(op["ends_at"])
+    if starts is None or ends is None or op.get("code_id") is None:
+        return None
+    rng = _arrival_rng(account, device, ref, op["code_id"])
+    if rng.random() >= ARRIVAL_CHANCE:
+        return None
+    low, high = ARRIVAL_AFTER
+    delay = low + (high - low) * rng.random()
+    return _iso(min(starts + delay, starts + (ends - starts) / 2))
+
+
+def _emit_arrival(
+    device: SimulatedDevice, account: ProviderAccount, profile: Profile, *, ref: str, held: dict[str, Any],
+    now: datetime,
+) -> None:
+    """The lock reports that the code `ref` opened the door, through the same webhook path as the rest."""
+    rng = _arrival_rng(account, device, ref, f"{held.get('code_id')}:deliver")
+    faults = _faults(device, account)
+    draws = {knob: rng.random() for knob in ("lost_webhook", "duplicate_webhook", "reorder_webhook")}
+    fate = _webhook_fate(draws, faults)
+    if fate == "lost":
+        device.stats["lost_webhooks"] = device.stats.get("lost_webhooks", 0) + 1
+        return
+    body = {
+        "event_id": f"{device.device_id}-arrival-{held.get('code_id')}-{ref}", "profile": device.profile,
+        "device_id": device.device_id, "type": profile.events["unlocked"], "code_ref": ref, "vendor_ref": "",
+        "reason": "", "clash_ref": "", "detail": "unlocked with a code", "pin": None,
+        "occurred_at": now.isoformat(),
+    }
+    deliver_at = now + timedelta(minutes=rng.randint(1, 5)) if fate == "reorder" else now
+    for n in range(2 if fate == "duplicate" else 1):
+        device.outbox.append({"deliver_at": (deliver_at + timedelta(minutes=n)).isoformat(),
+                              "seq": device.serial * 2 + n, "body": body})
+
+
 def _next_due(device: SimulatedDevice) -> datetime | None:
     candidates: list[datetime] = [_at(op["due_at"]) for op in device.operations if op["state"] == PENDING]
     candidates += [_at(item["deliver_at"]) for item in device.outbox]
+    candidates += [_at(held["arrive_at"]) for held in device.codes.values()
+                   if held.get("arrive_at") and not held.get("arrived")]
     if PROFILES[device.profile].native_scheduling:
         for held in device.codes.values():
             if held["status"] == "scheduled" and held["starts_at"]:

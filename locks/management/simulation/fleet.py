@@ -300,9 +300,12 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         Activity.objects.filter(tenant=fleet.tenant, verb="command.sent", command__isnull=False)
         .values("command_id").annotate(n=Count("pk")).filter(n__gt=1).count()
     )
+    # Arrivals: stays whose guest the locks reported opening a door (the simulator's guests "arrive").
+    first_use_recorded = Booking.objects.filter(tenant=fleet.tenant, first_entry_at__isnull=False).count()
     return {
         "codes": len(codes),
         "by_status": dict(sorted(Counter(code.status for code in codes).items())),
+        "first_use_recorded": first_use_recorded,
         "started": started,
         "set_in_window": set_in_window,
         "late_with_issue": late_with_issue,
@@ -336,6 +339,8 @@ def invariant_problems(
     problems = [f"{key} = {report[key]}" for key in
                 ("unexplained", "silently_wrong", "duplicate_pins_on_lock", "double_sends", "left_after_end")
                 if report[key]]
+    if report["started"] and not report.get("first_use_recorded"):
+        problems.append("first_use_recorded = 0: no guest's entry reached a booking")
     if report["set_in_window"] + report["late_with_issue"] != report["started"]:
         problems.append("set_in_window + late_with_issue != started")
     if coverage_floor and report["started"] and report["set_in_window"] < 0.95 * report["started"]:
