@@ -49,13 +49,13 @@ def code_record_use(*, lock: Lock, vendor_code_ref: str, occurred_at: datetime |
         entered = Q(first_entry_at__isnull=True) | Q(first_entry_at__gt=when)
         Booking.objects.filter(entered, pk=code.booking_id).update(first_entry_at=when)
         issues_resolve(lock=lock, code=code, kinds=[IssueKind.NO_ENTRY], now=now, why="the guest opened the door")
-        _resolve_no_entry_elsewhere(code, now=now)
+        _resolve_no_entry_elsewhere(code, booking_id=code.booking_id, now=now)
     return code
 
 
-def _resolve_no_entry_elsewhere(code: AccessCode, *, now: datetime) -> None:
+def _resolve_no_entry_elsewhere(code: AccessCode, *, booking_id: int, now: datetime) -> None:
     """The no-entry issue sits on the booking's first door; an entry by another door closes it too."""
-    others = AccessCode.objects.filter(booking_id=code.booking_id, issues__kind=IssueKind.NO_ENTRY).exclude(
+    others = AccessCode.objects.filter(booking_id=booking_id, issues__kind=IssueKind.NO_ENTRY).exclude(
         pk=code.pk).select_related("lock").distinct()
     for other in others:
         issues_resolve(lock=other.lock, code=other, kinds=[IssueKind.NO_ENTRY], now=now,

@@ -33,7 +33,7 @@ LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
 # the door saying their code does not work, a guest not in hours after check-in (where asked for).
 URGENT_KINDS = (IssueKind.OVERSTAY, IssueKind.GUEST_REPORTS_CODE_NOT_WORKING, IssueKind.NO_ENTRY)
 # Issues about the guest rather than the code's window: the line says what the guest did (or did not).
-GUEST_ISSUE_WORDS = {
+GUEST_ISSUE_WORDS: dict[str, str] = {
     IssueKind.GUEST_REPORTS_CODE_NOT_WORKING: "says their code does not work",
     IssueKind.NO_ENTRY: "has not opened the door since check-in",
 }

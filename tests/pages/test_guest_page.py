@@ -159,7 +159,7 @@ def test_the_page_shows_nothing_of_another_stay_or_of_the_tenants_staff(client, 
 
 def test_the_page_is_rate_limited_per_address(client, stay, settings):
     settings.GUEST_PAGE_REQUESTS_PER_MINUTE = 3
-    statuses = [client.get("/g/guess-%d/" % n).status_code for n in range(3)]
+    statuses = [client.get(f"/g/guess-{n}/").status_code for n in range(3)]
     refused = client.get(stay["path"])
 
     assert statuses == [404, 404, 404]
