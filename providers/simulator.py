@@ -65,6 +65,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from providers.base import (
@@ -578,8 +579,8 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
     deliveries: list[tuple[str, int, dict[str, Any]]] = []  # (deliver_at, seq, body)
     interleave = float((account.credentials or {}).get("interleave") or 0)
     with transaction.atomic():
-        devices = SimulatedDevice.objects.select_for_update().filter(
-            account=account, next_due_at__lte=now
+        devices = SimulatedDevice.objects.select_for_update().filter(account=account).filter(
+            Q(next_due_at__lte=now) | Q(next_arrival_at__lte=now)
         ).order_by("device_id")
         for device in devices:
             _device_advance(device, account, now)
@@ -592,6 +593,7 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
                                                            f"{device.device_id}:{now.isoformat()}"), interleave)
             deliveries.extend((item["deliver_at"], item["seq"], body) for item, body in zip(due, bodies, strict=True))
             device.next_due_at = _next_due(device)
+            device.next_arrival_at = _next_arrival(device)
             device.save()
     for _, _, body in sorted(deliveries, key=lambda item: (_dt(item[0]), item[1])):
         simulator_deliver(account=account, body=body)
@@ -633,6 +635,15 @@ def simulator_next_due(*, account: ProviderAccount) -> datetime | None:
 
 def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: datetime) -> None:
     profile = PROFILES[device.profile]
+    # Guests first: an arrival may be older than operations finishing in this same catch-up.
+    for ref, held in sorted(device.codes.items()):
+        arrive_at = _dt(held.get("arrive_at"))
+        if arrive_at is not None and arrive_at <= now and not held.get("arrived"):
+            held["arrived"] = True
+            starts = _dt(held["starts_at"])
+            working = held["status"] == "set" or (starts is not None and starts <= arrive_at)
+            if working:  # the guest types the code; a code the lock does not hold opens nothing
+                _emit_arrival(device, account, profile, ref=ref, held=held, now=arrive_at)
     for op in sorted(device.operations, key=lambda op: _at(op["due_at"])):
         if op["state"] == PENDING and _at(op["due_at"]) <= now:
             _finish(device, account, profile, op, _at(op["due_at"]))
@@ -645,12 +656,6 @@ def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: date
             elif not held["external"] and ends is not None and ends + NATIVE_CLEANUP_DELAY <= now:
                 del device.codes[ref]
                 _emit(device, account, profile, "removed", ref=ref, now=ends + NATIVE_CLEANUP_DELAY)
-    for ref, held in sorted(device.codes.items()):
-        arrive_at = _dt(held.get("arrive_at"))
-        if arrive_at is not None and arrive_at <= now and not held.get("arrived"):
-            held["arrived"] = True
-            if held["status"] == "set":  # the guest types the code; a code the lock does not hold opens nothing
-                _emit_arrival(device, account, profile, ref=ref, held=held, now=arrive_at)
     cutoff = now - FINISHED_OPS_KEPT
     device.operations = [op for op in device.operations if op["state"] == PENDING or _at(op["due_at"]) > cutoff]
 
@@ -743,6 +748,11 @@ def _emit(
                               "seq": device.serial * 2 + n, "body": body})
 
 
+def _next_arrival(device: SimulatedDevice) -> datetime | None:
+    return min((_at(held["arrive_at"]) for held in device.codes.values()
+                if held.get("arrive_at") and not held.get("arrived")), default=None)
+
+
 def _arrival_rng(account: ProviderAccount, device: SimulatedDevice, ref: str, code_id: object) -> random.Random:
     """Arrivals draw from a stream of their own, so they never shift the seeded story of the operations."""
     seed = (account.credentials or {}).get("seed", 0)
@@ -790,8 +800,6 @@ def _emit_arrival(
 def _next_due(device: SimulatedDevice) -> datetime | None:
     candidates: list[datetime] = [_at(op["due_at"]) for op in device.operations if op["state"] == PENDING]
     candidates += [_at(item["deliver_at"]) for item in device.outbox]
-    candidates += [_at(held["arrive_at"]) for held in device.codes.values()
-                   if held.get("arrive_at") and not held.get("arrived")]
     if PROFILES[device.profile].native_scheduling:
         for held in device.codes.values():
             if held["status"] == "scheduled" and held["starts_at"]:
