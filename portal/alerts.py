@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
@@ -161,6 +162,18 @@ def alerts_send(*, now: datetime) -> int:
                  f"{tenant.name}: these need attention before guests arrive.", lines):
             sent += 1
     return sent
+
+
+def alerts_send_soon() -> None:
+    """Mail urgent problems after this commit rather than at the next five-minute run: a guest may be
+    standing at the door. The task is the scheduled one (idempotent: each issue is claimed once)."""
+
+    def enqueue() -> None:
+        from django_q.tasks import async_task
+
+        async_task("portal.tasks.send_alerts")
+
+    transaction.on_commit(enqueue)
 
 
 UNPARSED_ALERT_EVERY = timedelta(days=1)

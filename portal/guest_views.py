@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from locks.activity import activity_record
 from locks.guest_reports import guest_report_code_not_working, stay_backup_codes
 from locks.models import AccessCode, CodePurpose, CodeStatus
+from portal.alerts import alerts_send_soon
 from portal.client_ip import client_ip_address
 from portal.guest_links import booking_for_guest_token, guest_link_create, guest_link_revoke
 from portal.http import TenantRequest
@@ -135,6 +136,7 @@ def guest_report(request: HttpRequest, token: str) -> HttpResponse:
     if not per_stay.allowed:
         return _throttled(request, per_stay)
     guest_report_code_not_working(booking=booking, report=request.POST.get("report", ""), now=now)
+    alerts_send_soon()
     return redirect(reverse("guest_page", args=[token]) + "?reported=1")
 
 

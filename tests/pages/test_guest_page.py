@@ -173,8 +173,12 @@ def report(client, stay, words: str = "The keypad blinks red"):
     return client.post(stay["path"] + "report/", {"report": words, "csrfmiddlewaretoken": token})
 
 
-def test_my_code_doesnt_work_queues_a_read_and_opens_an_urgent_issue(client, stay, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):
+def test_my_code_doesnt_work_queues_a_read_and_opens_an_urgent_issue(
+    client, stay, django_capture_on_commit_callbacks, mailoutbox, monkeypatch
+):
+    factories.MembershipFactory(tenant=stay["tenant"], user=factories.UserFactory(username="bob"))
+    monkeypatch.setattr("locks.commands.enqueue_dispatch", lambda lock_id: None)  # no worker sends the read
+    with django_capture_on_commit_callbacks(execute=True):
         response = report(client, stay)
 
     assert response.status_code == 302 and response["Location"].endswith("?reported=1")
@@ -187,6 +191,8 @@ def test_my_code_doesnt_work_queues_a_read_and_opens_an_urgent_issue(client, sta
     assert urgent_issues(tenant=stay["tenant"], now=NOW).filter(
         kind=IssueKind.GUEST_REPORTS_CODE_NOT_WORKING).count() == 2
     assert "your host has been told" in client.get(response["Location"]).content.decode()
+    assert len(mailoutbox) == 1 and "says their code does not work" in mailoutbox[0].body  # mailed at once
+    assert FRONT_PIN not in mailoutbox[0].body and FRONT_PIN not in str(mailoutbox[0].extra_headers)
 
 
 def test_the_report_needs_the_csrf_token(stay):
