@@ -96,16 +96,22 @@ def _record_view(booking: Booking, doors: list[Door], *, now: datetime) -> None:
                         message=f"The guest page showed the codes of {', '.join(shown)}")
 
 
-@never_cache
-@require_GET
-def guest_page(request: HttpRequest, token: str) -> HttpResponse:
-    now = timezone.now()
+def _stay(request: HttpRequest, token: str, *, now: datetime) -> Booking | HttpResponse:
+    """The stay the link opens, after the caller's address spent its budget; else the answer to give."""
     decision = _spend(request, now=now)
     if not decision.allowed:
         return _throttled(request, decision)
     booking = booking_for_guest_token(token, now=now)
-    if booking is None:
-        return _not_found(request)
+    return _not_found(request) if booking is None else booking
+
+
+@never_cache
+@require_GET
+def guest_page(request: HttpRequest, token: str) -> HttpResponse:
+    now = timezone.now()
+    booking = _stay(request, token, now=now)
+    if isinstance(booking, HttpResponse):
+        return booking
     ended = now >= booking.check_out
     doors = [] if ended else guest_doors(booking)
     backups = [] if ended else stay_backup_codes(booking)
@@ -123,12 +129,9 @@ def guest_page(request: HttpRequest, token: str) -> HttpResponse:
 def guest_report(request: HttpRequest, token: str) -> HttpResponse:
     """"My code doesn't work": a read of each door now, an urgent issue, a backup code where there is one."""
     now = timezone.now()
-    decision = _spend(request, now=now)
-    if not decision.allowed:
-        return _throttled(request, decision)
-    booking = booking_for_guest_token(token, now=now)
-    if booking is None:
-        return _not_found(request)
+    booking = _stay(request, token, now=now)
+    if isinstance(booking, HttpResponse):
+        return booking
     if now >= booking.check_out:
         return redirect("guest_page", token=token)
     per_stay = budget_claim(key=f"guest-report:booking:{booking.pk}", limit=settings.GUEST_REPORTS_PER_HOUR,
