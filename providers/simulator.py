@@ -753,10 +753,11 @@ def _next_arrival(device: SimulatedDevice) -> datetime | None:
                 if held.get("arrive_at") and not held.get("arrived")), default=None)
 
 
-def _arrival_rng(account: ProviderAccount, device: SimulatedDevice, ref: str, code_id: object) -> random.Random:
-    """Arrivals draw from a stream of their own, so they never shift the seeded story of the operations."""
+def _arrival_rng(account: ProviderAccount, device: SimulatedDevice, ref: str, held: dict[str, Any]) -> random.Random:
+    """Arrivals draw from a stream of their own, so they never shift the seeded story of the operations;
+    it is keyed by what the lock holds (name, window), never by our row ids, so a seed repeats its story."""
     seed = (account.credentials or {}).get("seed", 0)
-    return random.Random(f"{seed}:{device.device_id}:arrival:{code_id}:{ref}")
+    return random.Random(f"{seed}:{device.device_id}:arrival:{ref}:{held['name']}:{held['starts_at']}")
 
 
 def _arrival(account: ProviderAccount, device: SimulatedDevice, ref: str, op: dict[str, Any]) -> str | None:
@@ -765,7 +766,7 @@ def _arrival(account: ProviderAccount, device: SimulatedDevice, ref: str, op: di
     starts, ends = _dt(op["starts_at"]), _dt(op["ends_at"])
     if starts is None or ends is None or op.get("code_id") is None:
         return None
-    rng = _arrival_rng(account, device, ref, op["code_id"])
+    rng = _arrival_rng(account, device, ref, op)
     if rng.random() >= ARRIVAL_CHANCE:
         return None
     low, high = ARRIVAL_AFTER
@@ -778,7 +779,8 @@ def _emit_arrival(
     now: datetime,
 ) -> None:
     """The lock reports that the code `ref` opened the door, through the same webhook path as the rest."""
-    rng = _arrival_rng(account, device, ref, f"{held.get('code_id')}:deliver")
+    rng = _arrival_rng(account, device, ref, held)
+    rng.random()  # the draw that decided the guest comes
     faults = _faults(device, account)
     draws = {knob: rng.random() for knob in ("lost_webhook", "duplicate_webhook", "reorder_webhook")}
     fate = _webhook_fate(draws, faults)

@@ -339,8 +339,6 @@ def invariant_problems(
     problems = [f"{key} = {report[key]}" for key in
                 ("unexplained", "silently_wrong", "duplicate_pins_on_lock", "double_sends", "left_after_end")
                 if report[key]]
-    if report["started"] and not report.get("first_use_recorded"):
-        problems.append("first_use_recorded = 0: no guest's entry reached a booking")
     if report["set_in_window"] + report["late_with_issue"] != report["started"]:
         problems.append("set_in_window + late_with_issue != started")
     if coverage_floor and report["started"] and report["set_in_window"] < 0.95 * report["started"]:
@@ -351,6 +349,8 @@ def invariant_problems(
         odd = [item for item in per_code if item.get("create", 0) != 1 or item.get("delete", 0) != 1]
         if odd:
             problems.append(f"{len(odd)} ended codes without exactly one create and one delete, e.g. {odd[:3]}")
+    if report["started"] and not report.get("first_use_recorded"):
+        problems.append("first_use_recorded = 0: no guest's entry reached a booking")
     return problems
 
 
