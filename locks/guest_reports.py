@@ -42,13 +42,17 @@ class GuestReport:
     backups: list[AccessCode] = field(default_factory=list)  # backup codes the stay now holds, on the door
 
 
-def _doors(booking: Booking) -> list[tuple[Lock, AccessCode]]:
-    """Each door of the stay with its guest code (the latest live one per lock)."""
-    doors: dict[int, tuple[Lock, AccessCode]] = {}
+def _doors(booking: Booking) -> list[tuple[Lock, AccessCode | None]]:
+    """Each door of the stay with its guest code (the latest live one per lock); a stay without codes
+    reports on every door of its property, so the report still reaches someone."""
+    doors: dict[int, tuple[Lock, AccessCode | None]] = {}
     codes = (AccessCode.objects.select_related("lock").filter(booking=booking, purpose=CodePurpose.GUEST)
              .exclude(status=CodeStatus.REMOVED).order_by("lock__name", "-id"))
     for code in codes:
         doors.setdefault(code.lock_id, (code.lock, code))
+    if not doors:
+        for lock in Lock.objects.filter(property_id=booking.property_id, managed=True).order_by("name"):
+            doors[lock.pk] = (lock, None)
     return list(doors.values())
 
 
@@ -67,7 +71,8 @@ def guest_report_code_not_working(*, booking: Booking, report: str, now: datetim
         issue_open(lock=lock, code=code, kind=IssueKind.GUEST_REPORTS_CODE_NOT_WORKING, now=now,
                    detail=f"The guest says: {words}", data={"report": words, "booking": booking.pk})
         activity_record(tenant_id=booking.tenant_id, verb="guest.reported_code_not_working", code=code, now=now,
-                        message=f"The guest reports code “{code.name}” on {lock.name} does not work")
+                        lock_id=lock.pk, booking_id=booking.pk,
+                        message=f"The guest reports their code on {lock.name} does not work")
         result.locks.append(lock)
     held = {code.lock_id for code in stay_backup_codes(booking)}
     for lock in locks_with_a_ready_backup(booking):

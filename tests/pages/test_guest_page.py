@@ -283,3 +283,12 @@ def test_owners_cannot_make_links(client, stay):
 
     assert response.status_code in (403, 404)
     assert client.get(stay["path"]).status_code == 200
+
+
+def test_a_report_from_a_stay_without_codes_still_reaches_staff(client, stay):
+    AccessCode.objects.filter(booking=stay["booking"]).delete()
+
+    report(client, stay)
+
+    issues = LockIssue.objects.filter(kind=IssueKind.GUEST_REPORTS_CODE_NOT_WORKING, access_code__isnull=True)
+    assert {issue.lock_id for issue in issues} == {stay["front"].pk, stay["back"].pk}
