@@ -119,6 +119,8 @@ class AccessCode(models.Model):
     vendor_code_ref = models.CharField(max_length=200, blank=True)
     common_code_key = models.CharField(max_length=64, blank=True)
     guest_notified = models.BooleanField(default=False)
+    # The first time the lock reported this code opening the door (locks/arrivals.py).
+    first_used_at = models.DateTimeField(null=True, blank=True)
     # Taken off the lock only until its (moved) window comes near again: a confirmed delete puts it back to
     # `unset`, and the tick programs it at `program_at` (DESIGN §4 "Windows are a security boundary").
     comes_back = models.BooleanField(default=False)
@@ -285,6 +287,8 @@ class IssueKind(models.TextChoices):
     SUBSCRIPTION_REQUIRED = "subscription_required", "Vendor subscription required"
     OVERSTAY = "overstay", "Still on the lock after check-out"
     PIN_SPLIT = "pin_split", "Different PINs on the doors"
+    GUEST_REPORTS_CODE_NOT_WORKING = "guest_reports_code_not_working", "Guest says the code does not work"
+    NO_ENTRY = "no_entry", "Guest has not entered"
 
 
 class LockIssue(models.Model):

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from locks.activity import activity_record
+from locks.arrivals import code_record_denied, code_record_use
 from locks.codes import code_activate_scheduled, code_report_failure
 from locks.commands import command_complete
 from locks.fleet import account_flag_disconnected, lock_observe_device
@@ -160,6 +161,8 @@ def _apply(
         return f"{event.kind}: {lock.name}", None, None
     if event.kind in SUCCESS_KINDS or event.kind in FAILURE_KINDS:
         return _apply_outcome(account, lock, event, now=now)
+    if event.kind in (EventKind.CODE_USED, EventKind.CODE_DENIED):
+        return _apply_arrival(lock, event, now=now)
     if event.kind in (EventKind.CODE_CHANGED_EXTERNALLY, EventKind.CODES_CLEARED) and lock is not None:
         if not lock_request_reconcile(lock=lock, now=now, news_at=event.occurred_at):
             return f"{event.kind}: answered by a newer read", None, None
@@ -167,6 +170,21 @@ def _apply(
     if event.kind in PERSON_NEEDED_APPLIERS:
         return PERSON_NEEDED_APPLIERS[event.kind](account, lock, event, now), None, None
     return f"{event.kind}: ignored", None, None
+
+
+def _apply_arrival(
+    lock: Lock | None, event: VendorEvent, *, now: datetime
+) -> tuple[str, LockCommand | None, AccessCode | None]:
+    """Someone used a code at the door: its first use (an arrival), or a wrong code tried."""
+    if lock is None:
+        return f"{event.kind}: unknown device", None, None
+    if event.kind == EventKind.CODE_DENIED:
+        code_record_denied(lock=lock, vendor_code_ref=event.vendor_code_ref, detail=event.detail, now=now)
+        return f"{event.kind}: wrong code tried at {lock.name}", None, None
+    code = code_record_use(lock=lock, vendor_code_ref=event.vendor_code_ref, occurred_at=event.occurred_at, now=now)
+    if code is None:
+        return f"{event.kind}: not a code of ours", None, None
+    return f"{event.kind}: code {code.pk} used", None, code
 
 
 # A device condition the vendor reports → the issue it opens (and its all-clear resolves).

@@ -1,5 +1,5 @@
 """The minute tick (DESIGN §6): program due codes, start preloaded windows, flag late codes, remove ended
-codes, flag codes left on the lock past their end (overstay), dispatch.
+codes, flag codes left on the lock past their end (overstay), flag guests not in yet (no entry), dispatch.
 
 Every query here rides a partial index (`code_due_program`, `code_due_remove`,
 `code_may_overstay`, `command_queue_per_lock`) so its cost follows what is due, not how much history there is.
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from locks.arrivals import bookings_flag_no_entry
 from locks.backup import backup_pools_top_up
 from locks.codes import code_activate_scheduled, code_flag_late, code_flag_overstay, codes_overstaying
 from locks.conf import engine
@@ -28,6 +29,7 @@ class TickReport:
     flagged_late: int = 0
     flagged_overstay: int = 0
     backups_made: int = 0
+    flagged_no_entry: int = 0
     dispatched_locks: int = 0
 
 
@@ -70,6 +72,8 @@ def tick(*, now: datetime, dispatch: Callable[[int], object] | None = None) -> T
         report.flagged_overstay += 1
     # Spare codes ready on the locks that keep a backup pool (one handed out or ended: replaced).
     report.backups_made = backup_pools_top_up(now=now, limit=batch)
+    # Guests not in yet N hours after check-in, on properties that asked to hear of it (once per stay).
+    report.flagged_no_entry = bookings_flag_no_entry(now=now, limit=batch)
     for lock_id in locks_with_ready_commands(now=now):
         if dispatch is None:
             dispatch_lock(lock_id=lock_id, now=now)

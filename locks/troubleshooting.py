@@ -491,6 +491,51 @@ PLAYBOOK: Mapping[str, Playbook] = MappingProxyType(
                 severity=Severity.CRITICAL,
             ),
             Playbook(
+                kind=IssueKind.GUEST_REPORTS_CODE_NOT_WORKING,
+                title="The guest says their code does not work",
+                meaning=(
+                    "The guest pressed “My code doesn't work” on their page. Lockstep has already asked the "
+                    "lock which codes it holds and, where the lock keeps backup codes, shown the guest one that "
+                    "is on the door. The guest may be standing outside now."
+                ),
+                causes=(
+                    "The code is not on the lock (yet): it failed, or the lock has not confirmed it.",
+                    "The guest is early: the code's window has not started.",
+                    "The guest types it wrongly (a missing digit, or the lock wants a confirm key such as ✓ or #).",
+                    "The lock's batteries are weak, or its keypad lost its link to the lock.",
+                ),
+                steps=(
+                    "Call or message the guest now (their details are on the booking page).",
+                    "Check the code's status on this page: if it is not “set”, press Retry now.",
+                    "When the read of the lock ends, compare what the lock reports with what should be on it.",
+                    "If a backup code was handed out, tell the guest to use it; otherwise give another way in (a staff code or a key).",
+                    "If the lock holds the code and it still fails, replace the batteries and check the keypad.",
+                ),
+                actions=("retry_now", "reconcile", "new_pin", "dismiss"),
+                severity=Severity.CRITICAL,
+            ),
+            Playbook(
+                kind=IssueKind.NO_ENTRY,
+                title="The guest has not entered",
+                meaning=(
+                    "Check-in was hours ago and the lock has not reported the guest's code opening the door. "
+                    "They may be late, or they may be stuck outside."
+                ),
+                causes=(
+                    "The guest is simply late or changed plans.",
+                    "The code is not on the lock, or the guest cannot make it work.",
+                    "The lock does not report every unlock (offline, or the vendor reports entries late).",
+                ),
+                steps=(
+                    "Check that each door's code is set on this page.",
+                    "Contact the guest to ask whether they have arrived.",
+                    "If they cannot get in, give them a backup code or another way in.",
+                    "Dismiss this issue once you know they are fine.",
+                ),
+                actions=("retry_now", "reconcile", "dismiss"),
+                severity=Severity.WARNING,
+            ),
+            Playbook(
                 kind=IssueKind.PIN_SPLIT,
                 title="The guest has different PINs on different doors",
                 meaning=(

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 
@@ -29,8 +30,14 @@ from portal.times import ago, local_time
 from providers.models import ProviderAccount
 
 LOCK_ALERT_KINDS = (IssueKind.DEVICE_OFFLINE, IssueKind.LOW_BATTERY)
-# Urgent whenever they are open: a guest's PIN that may still open the door after check-out.
-URGENT_KINDS = (IssueKind.OVERSTAY,)
+# Urgent whenever they are open: a guest's PIN that may still open the door after check-out, a guest at
+# the door saying their code does not work, a guest not in hours after check-in (where asked for).
+URGENT_KINDS = (IssueKind.OVERSTAY, IssueKind.GUEST_REPORTS_CODE_NOT_WORKING, IssueKind.NO_ENTRY)
+# Issues about the guest rather than the code's window: the line says what the guest did (or did not).
+GUEST_ISSUE_WORDS: dict[str, str] = {
+    IssueKind.GUEST_REPORTS_CODE_NOT_WORKING: "says their code does not work",
+    IssueKind.NO_ENTRY: "has not opened the door since check-in",
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,9 @@ def _ended(code: AccessCode, now: datetime) -> str:
 def _issue_line(issue: LockIssue, base: str, tenant: Tenant, now: datetime) -> AlertLine:
     what = issue.get_kind_display()
     code = issue.access_code  # None without a query when the issue names no code
-    if code is not None and issue.kind == IssueKind.OVERSTAY:
+    if code is not None and issue.kind in GUEST_ISSUE_WORDS:
+        what += f" — {code_owner_words(code)}: the guest {GUEST_ISSUE_WORDS[issue.kind]}"
+    elif code is not None and issue.kind == IssueKind.OVERSTAY:
         what += f" — {code_owner_words(code)}: ended {_ended(code, now)}; its PIN may still open the door"
     elif code is not None:
         what += f" — {code_owner_words(code)}: {_starts(code, now)}"
@@ -153,6 +162,18 @@ def alerts_send(*, now: datetime) -> int:
                  f"{tenant.name}: these need attention before guests arrive.", lines):
             sent += 1
     return sent
+
+
+def alerts_send_soon() -> None:
+    """Mail urgent problems after this commit rather than at the next five-minute run: a guest may be
+    standing at the door. The task is the scheduled one (idempotent: each issue is claimed once)."""
+
+    def enqueue() -> None:
+        from django_q.tasks import async_task
+
+        async_task("portal.tasks.send_alerts")
+
+    transaction.on_commit(enqueue)
 
 
 UNPARSED_ALERT_EVERY = timedelta(days=1)

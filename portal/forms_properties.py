@@ -42,6 +42,15 @@ class PropertyForm(forms.Form):
         help_text="Spare codes kept on each lock, ready to hand to a guest whose own code failed.",
     )
 
+    guest_instructions = forms.CharField(
+        label="Instructions for the guest", required=False, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown on the guest page: finding the door, parking, Wi-Fi. Never put a door code here.",
+    )
+    no_entry_alert_hours = forms.IntegerField(
+        label="Alert when the guest has not entered (hours after check-in)", required=False, min_value=1,
+        max_value=72, help_text="Blank: no alert. Works where the lock reports which code opened it.",
+    )
+
     def clean_backup_pool_size(self) -> int:
         return self.cleaned_data.get("backup_pool_size") or 0
 

@@ -141,6 +141,11 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
     last_check = (
         Activity.objects.filter(lock=lock, verb="lock.reconciled").order_by("-created_at", "-id").first()
     )
+    # What happened at the door, where the lock reports it: guests' first entries and wrong codes tried.
+    door_events = list(
+        Activity.objects.filter(lock=lock, verb__in=DOOR_EVENT_VERBS).select_related("access_code__booking")
+        .order_by("-created_at", "-id")[:DOOR_EVENTS_SHOWN]
+    )
     seen = _observed(last_check.data if last_check else {})
     for code in codes:
         # An "on the lock" fact holds only if the read came after the code's last change (DESIGN §4).
@@ -161,6 +166,7 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
         "capacity": capacity,
         "issues": issues,
         "commands": commands,
+        "door_events": door_events,
         "lock_actions": [action_for(name) for name in LOCK_ACTIONS],
         "work": lock_work(lock=lock),
         "low_battery_level": engine().LOW_BATTERY_LEVEL,
@@ -169,6 +175,10 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
         "lead_note": lead_explained(lock),
     }
     return render(request, "locks/lock_detail.html", context)
+
+
+DOOR_EVENT_VERBS = ("code.first_used", "lock.wrong_code")
+DOOR_EVENTS_SHOWN = 10
 
 
 # The last reconciliation's verdict per code (its Activity data lists code ids by outcome).

@@ -136,6 +136,13 @@ class Property(models.Model):
     turnover_codes = models.BooleanField(default=False)
     # Backup codes kept programmed on each lock, ready to hand to a guest whose own code failed (locks.backup).
     backup_pool_size = models.PositiveSmallIntegerField(default=0)
+    # What the guest page shows the guest (how to find the door, parking, Wi-Fi): the guest's words only.
+    guest_instructions = models.TextField(blank=True)
+    # Alert staff when a guest has not opened a door this many hours after check-in (blank: no alert).
+    no_entry_alert_hours = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Alert when the guest has not entered this many hours after check-in "
+        "(only for locks that report which code opened them; blank: off)."
+    )
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -214,6 +221,12 @@ class Booking(models.Model):
     feed = models.ForeignKey(BookingFeed, null=True, blank=True, on_delete=models.SET_NULL, related_name="bookings")
     channel_ref = models.CharField(max_length=60, blank=True, help_text="The channel's reservation code.")
     notes = models.TextField(blank=True)
+    # The guest page link (portal/guest_links.py): only a SHA-256 of its token; "" when there is none.
+    guest_link_hash = models.CharField(max_length=64, blank=True, default="")
+    guest_link_created_at = models.DateTimeField(null=True, blank=True)
+    # The first time one of the booking's codes opened a door, as the lock reported it (locks/arrivals.py).
+    first_entry_at = models.DateTimeField(null=True, blank=True)
+    no_entry_alerted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -227,6 +240,9 @@ class Booking(models.Model):
                 fields=["tenant", "source", "external_ref"],
                 condition=~Q(external_ref=""),
                 name="booking_unique_external_ref",
+            ),
+            models.UniqueConstraint(
+                fields=["guest_link_hash"], condition=~Q(guest_link_hash=""), name="booking_unique_guest_link"
             ),
         ]
         indexes = [models.Index(fields=["tenant", "check_in"]), models.Index(fields=["property", "check_out"])]

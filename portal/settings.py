@@ -216,6 +216,10 @@ else:
 # PIN reveals per user (or API key) per minute, pages and API together; the next one is a 429 and mails
 # the tenant's admins (portal/throttles.py).
 PIN_REVEALS_PER_MINUTE = int(os.environ.get("PIN_REVEALS_PER_MINUTE", "30"))
+# The guest page (portal/guest_views.py): requests per minute from one address (guessing links costs
+# time), and "My code doesn't work" reports per stay per hour.
+GUEST_PAGE_REQUESTS_PER_MINUTE = int(os.environ.get("GUEST_PAGE_REQUESTS_PER_MINUTE", "30"))
+GUEST_REPORTS_PER_HOUR = int(os.environ.get("GUEST_REPORTS_PER_HOUR", "5"))
 
 # Content-Security-Policy (django-csp 4): our own origin only; no inline script or style anywhere (htmx's
 # indicator style is switched off in base.html and lives in lockstep.css). /api/docs/ relaxes styles.

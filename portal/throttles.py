@@ -36,6 +36,30 @@ class RevealDecision:
     retry_after: int = 0  # seconds until the window closes, when refused
 
 
+def _spend(key: str, *, window: int, now: datetime) -> tuple[int, float]:
+    """One more use of ``key``'s budget in its current window: (uses so far, when the window opened)."""
+    ts = now.timestamp()
+    start_key = f"{key}:start"
+    cache.add(start_key, ts, timeout=window)
+    start = cache.get(start_key, ts)
+    count_key = f"{key}:{start}"
+    cache.add(count_key, 0, timeout=window)
+    try:
+        count = cache.incr(count_key)
+    except ValueError:  # the window closed between add and incr: this is the first of a new one
+        cache.set(count_key, 1, timeout=window)
+        count = 1
+    return count, start
+
+
+def budget_claim(*, key: str, limit: int, window: int, now: datetime) -> RevealDecision:
+    """Spend one of ``limit`` uses per ``window`` seconds of ``key`` (e.g. ``"guest-page:ip:<address>"``)."""
+    count, start = _spend(key, window=window, now=now)
+    if count <= limit:
+        return RevealDecision(allowed=True)
+    return RevealDecision(allowed=False, retry_after=max(1, math.ceil(start + window - now.timestamp())))
+
+
 def pin_reveal_claim(
     *, tenant: Tenant, who: str, label: str, actor: User | None, now: datetime
 ) -> RevealDecision:
@@ -43,16 +67,7 @@ def pin_reveal_claim(
     the alert."""
     limit = settings.PIN_REVEALS_PER_MINUTE
     ts = now.timestamp()
-    start_key = f"pin-reveal:{who}:start"
-    cache.add(start_key, ts, timeout=WINDOW_SECONDS)
-    start = cache.get(start_key, ts)
-    count_key = f"pin-reveal:{who}:{start}"
-    cache.add(count_key, 0, timeout=WINDOW_SECONDS)
-    try:
-        count = cache.incr(count_key)
-    except ValueError:  # the window closed between add and incr: this is the first of a new one
-        cache.set(count_key, 1, timeout=WINDOW_SECONDS)
-        count = 1
+    count, start = _spend(f"pin-reveal:{who}", window=WINDOW_SECONDS, now=now)
     if count <= limit:
         return RevealDecision(allowed=True)
     if count == limit + 1:

@@ -8,6 +8,7 @@ from portal import (
     activity_export,
     api_key_views,
     csv_import_views,
+    guest_views,
     invitation_views,
     oauth_views,
     owner_views,
@@ -38,6 +39,8 @@ tenant_patterns = [
     path("bookings/<int:booking_id>/", views.booking_detail, name="booking_detail"),
     path("bookings/<int:booking_id>/edit/", views.booking_edit, name="booking_edit"),
     path("bookings/<int:booking_id>/cancel/", views.booking_cancel, name="booking_cancel"),
+    path("bookings/<int:booking_id>/guest-link/", guest_views.guest_link_new, name="guest_link_new"),
+    path("bookings/<int:booking_id>/guest-link/off/", guest_views.guest_link_off, name="guest_link_off"),
     path("activity/export/", activity_export.activity_export_page, name="activity_export"),
     path("activity/export.csv", activity_export.activity_export_csv, name="activity_export_csv"),
     path("owner/", owner_views.owner_home, name="owner_home"),
@@ -62,6 +65,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
+    # The guest page: no login; the token is the key (portal/guest_views.py).
+    path("g/<str:token>/", guest_views.guest_page, name="guest_page"),
+    path("g/<str:token>/report/", guest_views.guest_report, name="guest_report"),
     # The one OAuth redirect URI registered with every vendor (portal/oauth_views.py).
     path("oauth/callback/", oauth_views.oauth_callback, name="oauth_callback"),
     path("account/two-factor/", two_factor_views.two_factor_home, name="two_factor_home"),

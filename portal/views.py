@@ -31,6 +31,7 @@ from locks.selectors import attention_queue
 from portal import services
 from portal.conflicts import open_conflicts
 from portal.forms import BookingForm, add_service_errors
+from portal.guest_views import new_guest_link
 from portal.http import AuthenticatedRequest, TenantRequest
 from portal.models import Booking, BookingStatus, Membership, Role
 from portal.people_code_views import people_codes
@@ -204,7 +205,10 @@ def booking_detail(request: TenantRequest, booking_id: int) -> HttpResponse:
     booking = _booking_for(request, booking_id)
     # While a code moves, the commands and timeline section refreshes itself (htmx asks for that part).
     part = "#history" if request.htmx and request.GET.get("part") == "history" else ""
-    return render(request, f"portal/booking_detail.html{part}", booking_context(booking))
+    context = booking_context(booking)
+    if not part and request.membership.can_edit:
+        context["new_guest_link"] = new_guest_link(request, booking)
+    return render(request, f"portal/booking_detail.html{part}", context)
 
 
 def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None) -> dict:

@@ -183,6 +183,8 @@ class EventKind(StrEnum):
     DEVICE_CONDITION_CLEARED = "device_condition_cleared"  # the vendor's all-clear for that `condition`
     UNMANAGED_CODE = "unmanaged_code"  # a code appeared on the lock that we did not put there
     ACCOUNT_DISCONNECTED = "account_disconnected"  # the vendor login behind the device stopped working
+    CODE_USED = "code_used"  # the lock opened with the code `vendor_code_ref` (an arrival, DESIGN §7)
+    CODE_DENIED = "code_denied"  # the lock refused a code typed at it (`vendor_code_ref` when it names one)
     IGNORED = "ignored"  # a well-formed event we have no use for (stored, not acted on)
 
 

@@ -104,7 +104,7 @@ class SimulatedDevice(models.Model):
     `codes` is what the lock really holds ({vendor code ref: {pin, name, starts_at, ends_at, status,
     code_id, external}}); `operations` are the vendor-side operations in flight or recently finished;
     `outbox` the webhook deliveries not yet made. `counter` numbers the random draws so a seeded run
-    repeats exactly; `next_due_at` lets the advance task skip devices with nothing to do.
+    repeats exactly; `next_due_at` (and `next_arrival_at`) let the advance task skip devices with nothing to do.
     """
 
     tenant = models.ForeignKey("portal.Tenant", on_delete=models.CASCADE, related_name="simulated_devices")
@@ -123,6 +123,9 @@ class SimulatedDevice(models.Model):
     counter = models.PositiveIntegerField(default=0)
     serial = models.PositiveIntegerField(default=0)
     next_due_at = models.DateTimeField(null=True, blank=True)
+    # The next guest due to "arrive" (type a code the lock holds): the advance takes it with whatever else
+    # is due, and a virtual clock does not stop for it.
+    next_arrival_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantManager()

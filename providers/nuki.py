@@ -13,6 +13,13 @@ Sources beyond VENDORS.md (read through the search tool, Nov 2026):
 - DEVICE_STATUS webhook example: `{feature, smartlockId, state:{batteryCritical, batteryCharge,
   keypadBatteryCritical, …}, serverState, adminPinState}` (docs.nuki.io/guide/webhooks/type-device/).
 
+Arrivals (DEVICE_LOGS): a log entry is the SmartlockLog of the swagger (`{id, smartlockId, deviceType,
+accountUserId, authId, name, action, trigger, state, autoUnlock, date}`, action 1 unlock, 3 unlatch;
+fields as rendered by a generated client of api.nuki.io, read through the search tool). [I] The webhook
+wraps it as `{"feature": "DEVICE_LOGS", "smartlockLog": {…}}`, as DEVICE_AUTHS wraps `smartlockAuth`;
+the fields at the top level are accepted too. [I] `authId` names the authorization whose `id` we keep as
+the code's ref; a successful (state 0) unlock or unlatch with an `authId` is that code's use.
+
 Webhook event ids: Nuki sends none that is documented, so the id is a SHA-256 of the body in canonical
 JSON ("nuki-<hex>"). A resend of the same delivery has the same content and therefore the same id; two
 truly identical deliveries (same status twice) collapse into one, which loses nothing. Nuki signs no
@@ -518,4 +525,30 @@ def _parse_other(payload: Mapping[str, Any], event_id: str) -> list[VendorEvent]
     ]
 
 
-FEATURE_PARSERS = {"DEVICE_AUTHS": _parse_auths, "DEVICE_STATUS": _parse_status}
+UNLOCK_ACTIONS = frozenset({1, 3})  # unlock, unlatch (SmartlockLog.action)
+
+
+def _parse_logs(payload: Mapping[str, Any], event_id: str) -> list[VendorEvent]:
+    entry = payload.get("smartlockLog")
+    log = entry if isinstance(entry, Mapping) else payload
+    common: dict[str, Any] = {
+        "vendor_event_id": event_id,
+        "vendor_device_id": str(log.get("smartlockId") or payload.get("smartlockId") or ""),
+        "occurred_at": _parse_time(log.get("date")),
+        "raw_type": "DEVICE_LOGS",
+    }
+    auth_id = str(log.get("authId") or "")
+    opened = _int(log.get("action")) in UNLOCK_ACTIONS and _int(log.get("state")) == 0
+    if auth_id and opened:
+        return [VendorEvent(kind=EventKind.CODE_USED, vendor_code_ref=auth_id, **common)]
+    return [VendorEvent(kind=EventKind.IGNORED, detail=f"log action {log.get('action')}", **common)]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+FEATURE_PARSERS = {"DEVICE_AUTHS": _parse_auths, "DEVICE_STATUS": _parse_status, "DEVICE_LOGS": _parse_logs}

@@ -27,6 +27,11 @@ debugging"):
 - Command errors are words in `data.error.errorMessage`; ERROR_MESSAGE_REASONS maps them (operator
   runbook in DESIGN §4 plus OwnerRez's "already in use" / "ID not found on device" split brain).
 
+- Arrivals: `DeviceLockStateChanged` carries `data: {lockState, accessor: {id, friendlyName, accessType}}`
+  (VENDORS.md §4, release notes). [I] When `accessType` names an access code, `accessor.id` is that
+  code's accessCodeId: an unlock by it is the code's use. Nothing public says so; other accessors (the
+  app, a key) are ignored.
+
 Webhook: header `WebHook-Signature` = base64 RSASSA-PSS-SHA256 over the raw UTF-8 body. Assumed event
 shape (the public one, plus a command trigger whose `data` is the GET Command object):
   {"eventId", "trigger": "CommandStatusUpdated", "deviceId", "time", "eventType": "DeviceUpdate",
@@ -434,6 +439,15 @@ def _battery_changed(data: dict[str, Any]) -> dict[str, Any]:
     return {"kind": EventKind.BATTERY, "battery_level": level / 100}
 
 
+def _lock_state_changed(data: dict[str, Any]) -> dict[str, Any]:
+    accessor = _object(data.get("accessor"))
+    state = str(data.get("lockState") or "").lower()
+    by_code = "code" in str(accessor.get("accessType") or "").lower().replace("_", "")
+    if state == "unlocked" and by_code and accessor.get("id"):
+        return {"kind": EventKind.CODE_USED, "vendor_code_ref": str(accessor["id"]), "detail": "unlocked by an access code"}
+    return {"kind": EventKind.IGNORED, "detail": f"lockState={state or '?'}"}
+
+
 OUTCOME_EVENT_KINDS: dict[Progress, EventKind] = {
     Progress.DONE: EventKind.COMMAND_SUCCEEDED,
     Progress.FAILED: EventKind.COMMAND_FAILED,
@@ -443,4 +457,5 @@ EVENT_PARSERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "CommandStatusUpdated": _command_status_updated,
     "DeviceConnectivityStateChanged": _connectivity_changed,
     "DeviceBatteryLevelChanged": _battery_changed,
+    "DeviceLockStateChanged": _lock_state_changed,
 }

@@ -17,6 +17,11 @@ Sources used to confirm what VENDORS.md marks [I]/[U] (read through the search t
   Assumed, not verified: that a webhook registered without an `event_types` filter receives these, that `device.tampered` has no all-clear event
   (none exists in the types), and that one Seam workspace maps to one Lockstep account, so a disconnected
   connected account flags the whole account (`auth_failed`).
+- Arrivals: seamapi/types connect/models/events (`lock_unlocked_event`, `lock_access_denied_event`), seen through
+  the search tool, and Seam integrators' webhook handlers: `lock.unlocked` (with `method`,
+  e.g. "keycode", and `access_code_id` when the lock reports which code opened it) and
+  `lock.access_denied` ("denied access after one or more consecutive invalid attempts", optional
+  `access_code_id`); an unlock without `access_code_id` (a key, the app) says nothing of a guest's code.
 - docs.svix.com/receiving/verifying-payloads/how-manual and svix's own webhook.ts: HMAC-SHA256 over
   "{svix-id}.{svix-timestamp}.{raw body}" keyed by base64-decoded `whsec_` secret, space-separated
   `v1,<base64>` signatures, 5-minute tolerance (WEBHOOK_TOLERANCE_IN_SECONDS = 5 * 60) both ways.
@@ -210,6 +215,9 @@ EVENT_KINDS: dict[str, EventKind] = {
     "device.low_battery": EventKind.BATTERY,
     "device.battery_status_changed": EventKind.BATTERY,
     "device.connection_became_flaky": EventKind.IGNORED,
+    "lock.unlocked": EventKind.CODE_USED,  # only with access_code_id (parse_event)
+    "lock.locked": EventKind.IGNORED,
+    "lock.access_denied": EventKind.CODE_DENIED,
     "device.connection_stabilized": EventKind.IGNORED,
     # Events that need a person (verified: seamapi/types models/events/*.ts; see the module docstring).
     "access_code.unmanaged.created": EventKind.UNMANAGED_CODE,
@@ -777,6 +785,8 @@ def parse_event(event: Mapping[str, Any]) -> VendorEvent:
         reason, detail = str(found), words or event_type
     elif kind == EventKind.DEVICE_OFFLINE and event.get("error_code"):
         detail = str(event["error_code"])
+    elif kind == EventKind.CODE_USED and not event.get("access_code_id"):
+        kind, detail = EventKind.IGNORED, f"unlocked ({event.get('method') or 'no code named'})"
     elif kind == EventKind.ACCOUNT_DISCONNECTED and not detail:
         detail = EVENT_DETAILS["connected_account.disconnected"]
     pin = event.get("code")

@@ -32,6 +32,12 @@ lock lost the new code / kept the deleted one), `busy` (the call is refused: bus
 **Early exposure**: a lock without native scheduling opens for a code from the moment it holds it; each such
 code's longest time live before its window is kept in the device's `stats["early_exposure"]`.
 
+**Arrivals.** Most guests "arrive": a time-bound code the lock holds is typed at the door some time after
+its window starts (`ARRIVAL_CHANCE`, `ARRIVAL_AFTER`), and the lock reports which code opened it as each
+vendor does (`lock.unlocked` with the code, Nuki's log, Schlage's lock state with its accessor). Arrivals
+draw from a stream of their own (seeded by the code), so a run's operations tell the same story with or
+without them.
+
 **Answers and interleaving** (account credentials, for `manage.py simulate --workers`): `answer_ms` — every
 write (create, update, delete) is answered that many real milliseconds after the cloud accepted it, so a completion (and its webhook)
 can overtake the answer; `interleave` (0–1) — the chance that the webhooks a lock delivers together come in
@@ -62,6 +68,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from providers.base import (
@@ -86,6 +93,9 @@ if TYPE_CHECKING:
 SIGNATURE_HEADER = "X-Simulator-Signature"
 NATIVE_CLEANUP_DELAY = timedelta(minutes=15)  # a natively scheduled lock drops an ended code on its own
 FINISHED_OPS_KEPT = timedelta(days=3)  # finished operations answer command_status this long
+# Guests who "arrive": the chance a time-bound code is used at all, and when (after its window starts).
+ARRIVAL_CHANCE = 0.9
+ARRIVAL_AFTER = (timedelta(minutes=20), timedelta(hours=5))
 
 FAULT_KNOBS = (
     "latency", "timeout", "nack", "lost_webhook", "duplicate_webhook", "reorder_webhook", "desync", "busy",
@@ -124,7 +134,7 @@ PROFILES: dict[str, Profile] = {
                       "name_max_length": 32},
         events={"set": "access_code.set_on_device", "scheduled": "access_code.scheduled_on_device",
                 "removed": "access_code.removed_from_device", "set_failed": "access_code.failed_to_set_on_device",
-                "remove_failed": "access_code.failed_to_remove_from_device"},
+                "remove_failed": "access_code.failed_to_remove_from_device", "unlocked": "lock.unlocked"},
         events_carry_vendor_ref=False,
         words={"nack": "failed_to_set_on_device", "duplicate_pin": "duplicate_code_on_device"},
     ),
@@ -133,7 +143,7 @@ PROFILES: dict[str, Profile] = {
         requirements={"code_lengths": [4, 5, 6, 7, 8], "max_active_codes": 30, "constraints": [],
                       "name_max_length": 20},
         events={"set": "codeChanged.set", "removed": "codeChanged.deleted", "set_failed": "codeChanged.failed",
-                "remove_failed": "codeChanged.failed"},
+                "remove_failed": "codeChanged.failed", "unlocked": "lock.unlocked"},
         events_carry_vendor_ref=False,
         words={"busy": "busy"},
     ),
@@ -142,7 +152,7 @@ PROFILES: dict[str, Profile] = {
         requirements={"code_lengths": [6], "max_active_codes": 100,
                       "constraints": ["no_zeros", "cannot_start_with_12"], "name_max_length": 20},
         events={"set": "DEVICE_AUTHS", "removed": "DEVICE_AUTHS.deleted", "set_failed": "DEVICE_AUTHS.error",
-                "remove_failed": "DEVICE_AUTHS.error"},
+                "remove_failed": "DEVICE_AUTHS.error", "unlocked": "DEVICE_LOGS"},
         events_carry_vendor_ref=True,
         words={"busy": "423 Locked: the authorization is locked for another operation",
                "duplicate_pin": "409 Conflict: code already exists", "nack": "Nack",
@@ -154,7 +164,8 @@ PROFILES: dict[str, Profile] = {
         requirements={"code_lengths": [4, 5, 6, 7, 8], "max_active_codes": 100,
                       "constraints": ["unique_first_four_digits"], "name_max_length": 20},
         events={"set": "CommandStatusUpdated.Successful", "removed": "CommandStatusUpdated.Successful",
-                "set_failed": "CommandStatusUpdated.Failed", "remove_failed": "CommandStatusUpdated.Failed"},
+                "set_failed": "CommandStatusUpdated.Failed", "remove_failed": "CommandStatusUpdated.Failed",
+                "unlocked": "DeviceLockStateChanged"},
         events_carry_vendor_ref=True,
         words={"nack": "Nack", "duplicate_pin": "Access code/code name are already in use",
                "not_found_on_device": "Access code ID not found on device"},
@@ -169,20 +180,24 @@ EVENT_KINDS: dict[str, dict[str, EventKind]] = {
         "access_code.removed_from_device": EventKind.CODE_REMOVED,
         "access_code.failed_to_set_on_device": EventKind.CODE_FAILED,
         "access_code.failed_to_remove_from_device": EventKind.COMMAND_FAILED,
+        "lock.unlocked": EventKind.CODE_USED,
     },
     SimulatorProfile.SMARTTHINGS: {
         "codeChanged.set": EventKind.CODE_SET,
         "codeChanged.deleted": EventKind.CODE_REMOVED,
         "codeChanged.failed": EventKind.CODE_FAILED,
+        "lock.unlocked": EventKind.CODE_USED,
     },
     SimulatorProfile.NUKI: {
         "DEVICE_AUTHS": EventKind.CODE_SET,
         "DEVICE_AUTHS.deleted": EventKind.CODE_REMOVED,
         "DEVICE_AUTHS.error": EventKind.COMMAND_FAILED,
+        "DEVICE_LOGS": EventKind.CODE_USED,
     },
     SimulatorProfile.SCHLAGE: {
         "CommandStatusUpdated.Successful": EventKind.COMMAND_SUCCEEDED,
         "CommandStatusUpdated.Failed": EventKind.COMMAND_FAILED,
+        "DeviceLockStateChanged": EventKind.CODE_USED,
     },
 }
 
@@ -567,8 +582,8 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
     deliveries: list[tuple[str, int, dict[str, Any]]] = []  # (deliver_at, seq, body)
     interleave = float((account.credentials or {}).get("interleave") or 0)
     with transaction.atomic():
-        devices = SimulatedDevice.objects.select_for_update().filter(
-            account=account, next_due_at__lte=now
+        devices = SimulatedDevice.objects.select_for_update().filter(account=account).filter(
+            Q(next_due_at__lte=now) | Q(next_arrival_at__lte=now)
         ).order_by("device_id")
         for device in devices:
             _device_advance(device, account, now)
@@ -581,6 +596,7 @@ def simulator_advance(*, account: ProviderAccount, now: datetime) -> int:
                                                            f"{device.device_id}:{now.isoformat()}"), interleave)
             deliveries.extend((item["deliver_at"], item["seq"], body) for item, body in zip(due, bodies, strict=True))
             device.next_due_at = _next_due(device)
+            device.next_arrival_at = _next_arrival(device)
             device.save()
     for _, _, body in sorted(deliveries, key=lambda item: (_dt(item[0]), item[1])):
         simulator_deliver(account=account, body=body)
@@ -622,6 +638,15 @@ def simulator_next_due(*, account: ProviderAccount) -> datetime | None:
 
 def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: datetime) -> None:
     profile = PROFILES[device.profile]
+    # Guests first: an arrival may be older than operations finishing in this same catch-up.
+    for ref, held in sorted(device.codes.items()):
+        arrive_at = _dt(held.get("arrive_at"))
+        if arrive_at is not None and arrive_at <= now and not held.get("arrived"):
+            held["arrived"] = True
+            starts = _dt(held["starts_at"])
+            working = held["status"] == "set" or (starts is not None and starts <= arrive_at)
+            if working:  # the guest types the code; a code the lock does not hold opens nothing
+                _emit_arrival(device, account, profile, ref=ref, held=held, now=arrive_at)
     for op in sorted(device.operations, key=lambda op: _at(op["due_at"])):
         if op["state"] == PENDING and _at(op["due_at"]) <= now:
             _finish(device, account, profile, op, _at(op["due_at"]))
@@ -662,9 +687,11 @@ def _finish(
     starts = _dt(op["starts_at"])
     scheduled = profile.native_scheduling and starts is not None and starts > now
     if not op["desync"]:  # with desync the lock lost it, though the cloud says it is there
+        before = device.codes.get(ref) or {}
         device.codes[ref] = {"pin": op["pin"], "name": op["name"], "starts_at": op["starts_at"],
                              "ends_at": op["ends_at"], "status": "scheduled" if scheduled else "set",
-                             "code_id": op["code_id"], "external": False}
+                             "code_id": op["code_id"], "external": False,
+                             "arrive_at": _arrival(account, device, ref, op), "arrived": bool(before.get("arrived"))}
         if not profile.native_scheduling and op["code_id"] is not None:
             _note_early_exposure(device, code_id=op["code_id"], starts=starts, now=now)
     _emit(device, account, profile, "scheduled" if scheduled else "set", ref=ref, now=now, op=op, pin=op["pin"])
@@ -730,6 +757,57 @@ def _emit(
     deliver_at = now + timedelta(minutes=delay) if fate == "reorder" else now
     copies = 2 if fate == "duplicate" else 1
     for n in range(copies):
+        device.outbox.append({"deliver_at": (deliver_at + timedelta(minutes=n)).isoformat(),
+                              "seq": device.serial * 2 + n, "body": body})
+
+
+def _next_arrival(device: SimulatedDevice) -> datetime | None:
+    return min((_at(held["arrive_at"]) for held in device.codes.values()
+                if held.get("arrive_at") and not held.get("arrived")), default=None)
+
+
+def _arrival_rng(account: ProviderAccount, device: SimulatedDevice, ref: str, held: dict[str, Any]) -> random.Random:
+    """Arrivals draw from a stream of their own, so they never shift the seeded story of the operations;
+    it is keyed by what the lock holds (name, window), never by our row ids, so a seed repeats its story."""
+    seed = (account.credentials or {}).get("seed", 0)
+    return random.Random(f"{seed}:{device.device_id}:arrival:{ref}:{held['name']}:{held['starts_at']}")
+
+
+def _arrival(account: ProviderAccount, device: SimulatedDevice, ref: str, op: dict[str, Any]) -> str | None:
+    """When the guest holding this code first types it at the door (None: they never come, or the code has
+    no window, like a backup code waiting in its pool)."""
+    starts, ends = _dt(op["starts_at"]), _dt(op["ends_at"])
+    if starts is None or ends is None or op.get("code_id") is None:
+        return None
+    rng = _arrival_rng(account, device, ref, op)
+    if rng.random() >= ARRIVAL_CHANCE:
+        return None
+    low, high = ARRIVAL_AFTER
+    delay = low + (high - low) * rng.random()
+    return _iso(min(starts + delay, starts + (ends - starts) / 2))
+
+
+def _emit_arrival(
+    device: SimulatedDevice, account: ProviderAccount, profile: Profile, *, ref: str, held: dict[str, Any],
+    now: datetime,
+) -> None:
+    """The lock reports that the code `ref` opened the door, through the same webhook path as the rest."""
+    rng = _arrival_rng(account, device, ref, held)
+    rng.random()  # the draw that decided the guest comes
+    faults = _faults(device, account)
+    draws = {knob: rng.random() for knob in ("lost_webhook", "duplicate_webhook", "reorder_webhook")}
+    fate = _webhook_fate(draws, faults)
+    if fate == "lost":
+        device.stats["lost_webhooks"] = device.stats.get("lost_webhooks", 0) + 1
+        return
+    body = {
+        "event_id": f"{device.device_id}-arrival-{held.get('code_id')}-{ref}", "profile": device.profile,
+        "device_id": device.device_id, "type": profile.events["unlocked"], "code_ref": ref, "vendor_ref": "",
+        "reason": "", "clash_ref": "", "detail": "unlocked with a code", "pin": None,
+        "occurred_at": now.isoformat(),
+    }
+    deliver_at = now + timedelta(minutes=rng.randint(1, 5)) if fate == "reorder" else now
+    for n in range(2 if fate == "duplicate" else 1):
         device.outbox.append({"deliver_at": (deliver_at + timedelta(minutes=n)).isoformat(),
                               "seq": device.serial * 2 + n, "body": body})
 

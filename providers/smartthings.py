@@ -730,6 +730,22 @@ def _command_result(value: Any, data: Any) -> dict[str, Any]:
     }
 
 
+def _lock_state(value: Any, data: Any) -> dict[str, Any]:
+    """The `lock` capability's `lock` attribute: "unlocked" with `data: {method: "keypad", codeId, codeName}`
+    names the slot whose code opened the door (capability schema, SmartThingsEdgeDrivers
+    lua_libs st/capabilities/generated/lock.lua). Any other state or method is no guest's news."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            data = {}
+    data = data if isinstance(data, dict) else {}
+    slot = str(data.get("codeId") or "")
+    if value == "unlocked" and slot and slot != "0":  # slot 0 is the master code
+        return {"kind": EventKind.CODE_USED, "vendor_code_ref": slot, "detail": f"unlocked ({data.get('method') or 'keypad'})"}
+    return {"kind": EventKind.IGNORED, "detail": f"lock {value}"}
+
+
 def _battery(value: Any, data: Any) -> dict[str, Any]:
     return {"kind": EventKind.BATTERY, "battery_level": _int_or(value, 0) / 100}
 
@@ -741,4 +757,5 @@ DEVICE_EVENT_PARSERS: dict[tuple[str, str], Callable[[Any, Any], dict[str, Any]]
     ("lockCredentials", "commandResult"): _command_result,
     ("lockUsers", "commandResult"): _command_result,
     ("battery", "battery"): _battery,
+    ("lock", "lock"): _lock_state,
 }

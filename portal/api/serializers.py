@@ -49,7 +49,7 @@ class LockSerializer(serializers.ModelSerializer):
 class BookingCodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = AccessCode
-        fields = ["id", "lock", "status", "starts_at", "ends_at"]
+        fields = ["id", "lock", "status", "starts_at", "ends_at", "first_used_at"]
         read_only_fields = fields
 
 
@@ -61,7 +61,7 @@ class BookingSerializer(serializers.ModelSerializer):
         model = Booking
         fields = [
             "id", "property", "external_ref", "source", "guest_name", "guest_phone", "guest_email", "check_in",
-            "check_out", "status", "notes", "created_at", "updated_at", "access_codes",
+            "check_out", "status", "notes", "first_entry_at", "created_at", "updated_at", "access_codes",
         ]
         read_only_fields = fields
 
@@ -111,7 +111,7 @@ class AccessCodeSerializer(serializers.ModelSerializer):
         model = AccessCode
         fields = [
             "id", "lock", "booking", "purpose", "code_type", "name", "holder_name", "starts_at", "ends_at", "program_at",
-            "status", "is_scheduled_on_device", "verification", "last_reason", "guest_notified",
+            "status", "is_scheduled_on_device", "verification", "last_reason", "guest_notified", "first_used_at",
         ]
         read_only_fields = fields
 

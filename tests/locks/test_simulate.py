@@ -31,6 +31,7 @@ def test_it_sets_every_code_in_its_window_with_one_create_and_one_delete_when_no
     assert report["vendor_calls"]["create"] == report["vendor_calls"]["delete"] == report["codes"]
     assert (report["unexplained"], report["silently_wrong"], report["double_sends"], report["left_after_end"],
             report["duplicate_pins_on_lock"]) == (0, 0, 0, 0, 0)
+    assert 0 < report["first_use_recorded"] <= 6  # simulated guests arrived and the locks said so
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,7 +49,7 @@ def test_check_names_every_broken_invariant():
     from locks.management.commands.simulate import invariant_problems
 
     report = {"started": 10, "set_in_window": 8, "late_with_issue": 1, "unexplained": 1, "silently_wrong": 0,
-              "duplicate_pins_on_lock": 0, "double_sends": 2, "left_after_end": 0}
+              "duplicate_pins_on_lock": 0, "double_sends": 2, "left_after_end": 0, "first_use_recorded": 3}
 
     problems = invariant_problems(report, faults="none", per_code=[{"code": 1, "create": 2, "delete": 1}])
 
@@ -61,11 +62,22 @@ def test_check_names_every_broken_invariant():
                                "double_sends": 0}, faults="default", per_code=[]) == []
 
 
+def test_check_fails_when_no_guests_entry_was_recorded():
+    from locks.management.commands.simulate import invariant_problems
+
+    report = {"started": 10, "set_in_window": 10, "late_with_issue": 0, "unexplained": 0, "silently_wrong": 0,
+              "duplicate_pins_on_lock": 0, "double_sends": 0, "left_after_end": 0, "first_use_recorded": 0}
+
+    assert invariant_problems(report, faults="default", per_code=[]) == [
+        "first_use_recorded = 0: no guest's entry reached a booking"]
+    assert invariant_problems({**report, "first_use_recorded": 1}, faults="default", per_code=[]) == []
+
+
 def test_a_run_with_real_workers_reports_coverage_but_fails_only_on_the_invariants():
     from locks.management.commands.simulate import invariant_problems
 
     report = {"unexplained": 0, "silently_wrong": 0, "duplicate_pins_on_lock": 0, "double_sends": 0,
-              "left_after_end": 0, "started": 26, "set_in_window": 24, "late_with_issue": 2}
+              "left_after_end": 0, "started": 26, "set_in_window": 24, "late_with_issue": 2, "first_use_recorded": 9}
     assert invariant_problems(report, faults="default", per_code=[]) == [
         "set_in_window 24 < 95 % of started 26"]
     assert invariant_problems(report, faults="default", per_code=[], coverage_floor=False) == []

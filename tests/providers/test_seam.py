@@ -661,7 +661,8 @@ def test_it_gives_a_resent_delivery_the_same_event_id(seam):
         ("device.connected", EventKind.DEVICE_ONLINE),
         ("device.disconnected", EventKind.DEVICE_OFFLINE),
         ("device.low_battery", EventKind.BATTERY),
-        ("lock.unlocked", EventKind.IGNORED),
+        ("lock.unlocked", EventKind.CODE_USED),  # it names the access code that opened the door
+        ("lock.access_denied", EventKind.CODE_DENIED),
         ("something.new", EventKind.IGNORED),
         ("access_code.unmanaged.created", EventKind.UNMANAGED_CODE),
         ("access_code.unmanaged.removed", EventKind.CODE_CHANGED_EXTERNALLY),

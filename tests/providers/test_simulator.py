@@ -398,3 +398,40 @@ def test_the_same_seed_tells_the_same_story(db, clock):
     tenant_a, tenant_b, tenant_c = (factories.TenantFactory() for _ in range(3))
     assert _story(5, tenant_a) == _story(5, tenant_b)
     assert _story(5, tenant_a) != _story(6, tenant_c)
+
+
+# --------------------------------------------------------------------------- arrivals
+
+
+@pytest.mark.parametrize("profile", ["seam", "smartthings", "nuki", "schlage"])
+def test_a_guest_arrives_and_the_lock_reports_their_code_in_its_vendors_shape(
+    db, clock, profile, django_capture_on_commit_callbacks, monkeypatch
+):
+    from locks.tick import tick
+    from portal.services import booking_create
+
+    monkeypatch.setattr("providers.simulator.ARRIVAL_CHANCE", 1.0)  # this guest comes (a tenth do not)
+
+    lock = make_lock(profile, device_id=f"sim-arrive-{profile}")
+    prop = lock.property
+    prop.timezone = "UTC"
+    prop.save(update_fields=["timezone"])
+    booking = booking_create(tenant=lock.tenant, property=prop, guest_name="Ana Costa", check_in=T0 + timedelta(hours=2),
+                             check_out=T0 + timedelta(days=2), now=T0)
+    code = booking.access_codes.get(lock=lock)
+    moment = T0
+    for _ in range(60):  # the engine and the simulated cloud, an hour at a time, through the stay's first day
+        moment += timedelta(hours=1)
+        clock.move_to(moment)
+        with django_capture_on_commit_callbacks(execute=True):  # deliveries are processed after commit
+            tick(now=moment)
+            simulator_advance(account=lock.provider_account, now=moment)
+        booking.refresh_from_db()
+        if booking.first_entry_at:
+            break
+
+    code.refresh_from_db()
+    arrivals = [event for event in events_of(lock) if event["type"] == PROFILES[profile].events["unlocked"]]
+    assert len(arrivals) == 1 and arrivals[0]["pin"] is None
+    assert booking.first_entry_at is not None and code.first_used_at == booking.first_entry_at
+    assert code.starts_at < booking.first_entry_at <= code.starts_at + timedelta(hours=5)

@@ -307,9 +307,12 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         Activity.objects.filter(tenant=fleet.tenant, verb="command.sent", command__isnull=False)
         .values("command_id").annotate(n=Count("pk")).filter(n__gt=1).count()
     )
+    # Arrivals: stays whose guest the locks reported opening a door (the simulator's guests "arrive").
+    first_use_recorded = Booking.objects.filter(tenant=fleet.tenant, first_entry_at__isnull=False).count()
     return {
         "codes": len(codes),
         "by_status": dict(sorted(Counter(code.status for code in codes).items())),
+        "first_use_recorded": first_use_recorded,
         "started": started,
         "set_in_window": set_in_window,
         "late_with_issue": late_with_issue,
@@ -391,6 +394,8 @@ def invariant_problems(
             problems.append(f"{len(odd)} ended codes without exactly one create and one delete, e.g. {odd[:3]}")
         if report.get("lead_changes"):
             problems.append(f"the adaptive lead moved {report['lead_changes']} time(s) on healthy locks")
+    if report["started"] and not report.get("first_use_recorded"):
+        problems.append("first_use_recorded = 0: no guest's entry reached a booking")
     return problems
 
 

@@ -20,6 +20,11 @@ from providers.models import ProviderAccount, Vendor
 DEMO_PASSWORD = "lockstep-demo"
 
 # (name, address, zone, check-in, check-out, own buffers or None for the tenant's defaults)
+# What the demo's guest pages say under the door codes.
+DEMO_INSTRUCTIONS = (
+    "Type your code on the keypad, then press the lock button.\n"
+    "Parking: the first bay on the left. Wi-Fi details are on the fridge."
+)
 PROPERTIES: list[tuple[str, str, str, time, time, tuple[int, int] | None]] = [
     ("Dune Cottage", "12 Dune Road, Cape May, NJ", "America/New_York", time(15, 0), time(11, 0), None),
     ("Harbor View Loft", "3 Quay Street, Cape May, NJ", "America/New_York", time(16, 0), time(10, 0), None),
@@ -81,7 +86,8 @@ class Command(BaseCommand):
                     tenant=seaside, name=name,
                     defaults={"address": address, "timezone": tz, "checkin_time": checkin, "checkout_time": checkout,
                               "before_minutes": buffers[0] if buffers else None,
-                              "after_minutes": buffers[1] if buffers else None},
+                              "after_minutes": buffers[1] if buffers else None,
+                              "guest_instructions": DEMO_INSTRUCTIONS},
                 )[0]
                 for name, address, tz, checkin, checkout, buffers in PROPERTIES
             ]
