@@ -7,7 +7,7 @@ a code's life on the lock).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -70,6 +70,9 @@ def event_process(*, event_id: int, now: datetime) -> str:
     return summary
 
 
+# How far a vendor's clock (an event's occurred_at) may be behind ours (a command's sent_at).
+VENDOR_CLOCK_SKEW = timedelta(seconds=10)
+
 SUCCESS_KINDS = {
     EventKind.COMMAND_SUCCEEDED: None,
     EventKind.CODE_SET: (CommandAction.CREATE, CommandAction.UPDATE),
@@ -98,6 +101,10 @@ def _correlate(
             return command
     if lock is None:
         return None
+    if event.occurred_at is not None:
+        # What happened before a command was sent is not news about it: a late report of an earlier attempt
+        # names the same slot (a delete's retry, a create's) and must not end the attempt now on its way.
+        in_flight = in_flight.exclude(sent_at__gt=event.occurred_at + VENDOR_CLOCK_SKEW)
     if event.vendor_code_ref:
         ref = event.vendor_code_ref
         command = in_flight.filter(lock=lock).filter(
@@ -111,10 +118,13 @@ def _correlate(
     if event.vendor_ref:
         return None  # it names a command, and not this one
     if _names_another_code(lock, command, event):
-        # Another code's slot. Only a failure is ours: with one command in flight per lock, "slot 1
-        # failed" while we set slot 2 means our PIN clashes with slot 1. A success there is someone else's
-        # news (a window starting, a late or repeated event) — even before our own slot is known.
-        return command if event.kind == EventKind.CODE_FAILED else None
+        # Another code's slot. Only a failure can be ours: with one command in flight per lock, "slot 1
+        # failed" while we set slot 2 means our PIN clashes with slot 1 — if slot 1 holds a PIN at all. A
+        # success there is someone else's news (a window starting, a late or repeated event), and so is the
+        # failure of a slot whose code is not on the lock (that code's own refusal, reported late) — even
+        # before our own slot is known.
+        clash = event.kind == EventKind.CODE_FAILED and _slot_may_hold_a_pin(lock, command, event.vendor_code_ref)
+        return command if clash else None
     return command if _sent_this_pin(command, event) else None
 
 
@@ -134,6 +144,21 @@ def _names_another_code(lock: Lock, command: LockCommand, event: VendorEvent) ->
         return True
     return AccessCode.objects.filter(lock=lock, vendor_code_ref=ref, status__in=LIVE_CODE_STATUSES).exclude(
         pk=command.access_code_id
+    ).exists()
+
+
+def _slot_may_hold_a_pin(lock: Lock, command: LockCommand, ref: str) -> bool:
+    """Whether the lock may hold a PIN in slot `ref`: a slot none of our codes was sent to holds whatever it
+    holds (a code added at the keypad), and one of ours does while its code is on the lock (set, being
+    removed, or preloaded there). A slot of ours whose code is not on it (its create refused or still on
+    its way) holds nothing our PIN could clash with."""
+    ours = AccessCode.objects.filter(lock=lock).exclude(pk=command.access_code_id).filter(
+        Q(vendor_code_ref=ref) | Q(commands__sent_code_ref=ref) | Q(commands__target_ref=ref)
+    ).distinct()
+    if not ours.exists():
+        return True
+    return ours.filter(vendor_code_ref=ref).filter(
+        Q(status__in=(CodeStatus.SET, CodeStatus.REMOVING)) | Q(status=CodeStatus.UNSET, is_scheduled_on_device=True)
     ).exists()
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from locks.models import AccessCode, CodeStatus, CommandAction, CommandState, LockCommand
+from locks.models import (
+    AccessCode,
+    CodeStatus,
+    CommandAction,
+    CommandState,
+    IssueKind,
+    LockCommand,
+    LockIssue,
+)
 from locks.outcomes import event_process
 from locks.tick import tick
 from portal.models import Booking
@@ -142,3 +150,76 @@ def test_a_late_answer_to_an_ended_command_does_not_rewrite_the_codes_slot(singl
     first.refresh_from_db()
     assert code.vendor_code_ref == "slot-on-the-lock"
     assert first.vendor_ref == "late-1"  # the answer is kept on its own command
+
+
+def test_a_late_failure_of_an_ended_command_is_not_taken_as_a_pin_clash_by_the_next_one(single, cloud):
+    """Seen with real workers (`simulate --workers 2 --kill-workers --latency 1000 --seed 7`, 8 bookings): the
+    sweeper found code A's create refused (nack) and the next code's create went out; the lock's own report
+    of A's failure, delivered late and naming A's slot, was read as "the PIN you sent clashes with that slot".
+    The new create failed as a duplicate while it was still pending on the lock (it landed there later), and
+    the next create went out on top of it: two operations at once on one lock. A slot whose code is not on
+    the lock holds no PIN to clash with; its failure is that code's news."""
+    from locks.commands import command_complete
+    from providers.base import Outcome
+
+    cloud.mode = Progress.PENDING
+    first = AccessCode.objects.get(booking=_book(single, days=1), lock=single.native)
+    second = AccessCode.objects.get(booking=_book(single, days=2), lock=single.native)
+    tick(now=T0)
+    sent = LockCommand.objects.get(state=CommandState.SENT)
+    assert sent.access_code_id == first.pk
+    assert command_complete(command=sent, outcome=Outcome(Progress.FAILED, reason=Reason.NACK, detail="nack"),
+                            now=T0 + timedelta(minutes=5), source="sweep")
+    # A's retry waits (say, for its backoff); B's create goes next, and while it is with the vendor the lock's
+    # own report of A's refusal arrives, late.
+    LockCommand.objects.filter(access_code=first, state=CommandState.QUEUED).update(
+        not_before=T0 + timedelta(hours=1))
+    cloud.meanwhile.append(lambda: _webhook(single, T0 + timedelta(minutes=6), kind=EventKind.CODE_FAILED,
+                                            device="front", code_ref=cloud.slot_of[first.pk], reason=Reason.NACK))
+
+    tick(now=T0 + timedelta(minutes=6))
+
+    create = LockCommand.objects.get(access_code=second, attempt=1)
+    second.refresh_from_db()
+    assert create.state == CommandState.SENT  # still pending on the lock: the news was A's
+    assert second.status == CodeStatus.SETTING
+    assert not LockIssue.objects.filter(access_code=second, kind=IssueKind.DUPLICATE_PIN).exists()
+
+
+def test_a_late_failure_of_an_earlier_attempt_does_not_fail_the_retry_on_the_same_slot(single, cloud):
+    """Seen under harsh faults (`simulate --faults harsh --seed 7`): a delete's first attempt was refused
+    (nack, found by the sweeper) and the retry went out to the same slot; the lock's own report of the first
+    refusal, delivered late, named that slot and failed the retry while it was still pending on the lock,
+    and a third delete went out on top of it — the same change sent twice at once. News that happened before
+    a command was sent is not news about it."""
+    from locks.commands import command_complete
+    from providers.base import Outcome
+
+    code = AccessCode.objects.get(booking=_book(single, days=0, nights=1), lock=single.native)
+    tick(now=T0)
+    code.refresh_from_db()
+    assert code.status == CodeStatus.SET
+    cloud.mode = Progress.PENDING
+    booking = code.booking
+    from portal.services import booking_cancel
+
+    booking_cancel(booking=booking, now=T0 + timedelta(minutes=10))
+    tick(now=T0 + timedelta(minutes=10))
+    first = LockCommand.objects.get(access_code=code, action=CommandAction.DELETE, state=CommandState.SENT)
+    refused_at = T0 + timedelta(minutes=13)
+    assert command_complete(command=first, outcome=Outcome(Progress.FAILED, reason=Reason.NACK, detail="nack"),
+                            now=T0 + timedelta(minutes=16), source="sweep")
+    LockCommand.objects.filter(access_code=code, state=CommandState.QUEUED).update(not_before=None)
+    tick(now=T0 + timedelta(minutes=17))
+    retry = LockCommand.objects.get(access_code=code, action=CommandAction.DELETE, state=CommandState.SENT)
+
+    _webhook(single, T0 + timedelta(minutes=18), kind=EventKind.CODE_FAILED, device="front",
+             code_ref=code.vendor_code_ref, reason=Reason.NACK, at=refused_at.isoformat())
+
+    retry.refresh_from_db()
+    assert retry.state == CommandState.SENT  # the news was about the first attempt
+    # The retry's own refusal, reported after it was sent, is its outcome.
+    _webhook(single, T0 + timedelta(minutes=20), kind=EventKind.CODE_FAILED, device="front",
+             code_ref=code.vendor_code_ref, reason=Reason.NACK, at=(T0 + timedelta(minutes=19)).isoformat())
+    retry.refresh_from_db()
+    assert retry.state == CommandState.FAILED

@@ -790,7 +790,7 @@ def test_it_confirms_an_in_flight_create_from_a_set_on_device_webhook(
         access_code=code,
         action="create",
         state="sent",
-        sent_at=now,
+        sent_at=datetime(2026, 12, 1, 15, 0, 1, tzinfo=UTC),  # two seconds before the lock reported it
         vendor_ref="aa_1",
     )
     body, headers = signed(EVENT)
