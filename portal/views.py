@@ -79,7 +79,10 @@ def dashboard(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
     properties = visible_properties(request)
     codes = AccessCode.objects.for_tenant(request.tenant).filter(lock__property__in=properties)
-    counts = dict(codes.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    # What the locks hold and will hold, not history: removed codes are counted nowhere here (their number
+    # only grows, and counting it would make the page cost what the tenant has accumulated).
+    counts = dict(codes.filter(status__in=SHOWN_CODE_STATUSES).order_by().values_list("status")
+                  .annotate(n=Count("id")).values_list("status", "n"))
     # The IN list first: the (lock, status) index finds the few codes in motion without reading history.
     in_motion = codes.filter(status__in=[CodeStatus.SETTING, CodeStatus.REMOVING, CodeStatus.UNSET]).filter(
         Q(status__in=[CodeStatus.SETTING, CodeStatus.REMOVING])
@@ -92,7 +95,8 @@ def dashboard(request: TenantRequest) -> HttpResponse:
         "now": now,
         "attention": attention_queue(tenant=request.tenant, now=now, properties=scope),
         "in_motion": in_motion,
-        "counts": [(value, label, counts.get(value, 0)) for value, label in CodeStatus.choices],
+        "counts": [(value, label, counts.get(value, 0)) for value, label in CodeStatus.choices
+                   if value in SHOWN_CODE_STATUSES],
         "property_count": properties.count(),
         "open_issue_count": LockIssue.objects.for_tenant(request.tenant)
         .filter(status=IssueStatus.OPEN, lock__property__in=properties)
