@@ -123,3 +123,33 @@ def test_it_pushes_the_task_after_commit_on_a_broker_outside_the_database(client
         assert _post(client, single.account, "r1", secret="s3cret").json()["duplicate"] is True
     assert pushed == [WebhookEvent.objects.get(vendor_event_id="r1").pk]
     assert not OrmQ.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-round-trip write is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_costs_no_health_check_and_survives_a_connection_dropped_between_deliveries(
+    client, single, monkeypatch  # noqa: F811
+):
+    """Django's per-request health check (`SELECT 1`) was a second round trip per delivery; the intake's one
+    statement is its own check, and a connection the server dropped is replaced without losing the delivery."""
+    import psycopg
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    assert _post(client, single.account, "warm", secret="s3cret").status_code == 200  # account cached, ids taken
+    checks: list[int] = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+    connection.health_check_done = False  # as at the start of every request
+    assert _post(client, single.account, "one", secret="s3cret").json() == {"ok": True, "duplicate": False}
+    assert checks == []
+
+    # The server drops the connection between two deliveries (a restart, an idle timeout, a pooler).
+    settings = connection.settings_dict
+    with psycopg.connect(dbname=settings["NAME"], host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432,
+                         user=settings["USER"], password=settings["PASSWORD"] or None, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    connection.health_check_done = False
+    assert _post(client, single.account, "two", secret="s3cret").json() == {"ok": True, "duplicate": False}
+    event = WebhookEvent.objects.get(vendor_event_id="two")
+    assert any(t.task["args"] == (event.pk,) for t in OrmQ.objects.all())
