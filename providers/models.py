@@ -60,7 +60,10 @@ class ProviderAccount(models.Model):
 
 
 class WebhookEvent(models.Model):
-    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="webhook_events")
+    # Indexed through the unique (account, event id) pair it leads; intake writes every index an event has
+    # (DESIGN §12), so none is kept twice, and the two links set by processing are indexed only once set.
+    provider_account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="webhook_events",
+                                         db_index=False)
     vendor_event_id = models.CharField(max_length=200)
     received_at = models.DateTimeField()
     payload = models.JSONField()
@@ -70,10 +73,12 @@ class WebhookEvent(models.Model):
     requeued_at = models.DateTimeField(null=True, blank=True)
     result = models.CharField(max_length=200, blank=True)
     matched_command = models.ForeignKey(
-        "locks.LockCommand", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
+        "locks.LockCommand", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events",
+        db_index=False,
     )
     matched_code = models.ForeignKey(
-        "locks.AccessCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
+        "locks.AccessCode", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events",
+        db_index=False,
     )
 
     class Meta:
@@ -84,7 +89,11 @@ class WebhookEvent(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True), name="webhook_unprocessed")
+            models.Index(fields=["received_at"], condition=models.Q(processed_at__isnull=True), name="webhook_unprocessed"),
+            models.Index(fields=["matched_command"], condition=models.Q(matched_command__isnull=False),
+                         name="webhook_matched_command"),
+            models.Index(fields=["matched_code"], condition=models.Q(matched_code__isnull=False),
+                         name="webhook_matched_code"),
         ]
 
     def __str__(self) -> str:

@@ -153,3 +153,28 @@ def test_a_delivery_costs_no_health_check_and_survives_a_connection_dropped_betw
     assert _post(client, single.account, "two", secret="s3cret").json() == {"ok": True, "duplicate": False}
     event = WebhookEvent.objects.get(vendor_event_id="two")
     assert any(t.task["args"] == (event.pk,) for t in OrmQ.objects.all())
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's indexes")
+def test_a_new_event_writes_three_index_entries_only(db):
+    """Every index entry is work for the intake (DESIGN §12): the account is indexed through the unique
+    (account, event id) pair, and the links processing sets are indexed only once they are set."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'providers_webhookevent'")
+        indexes = dict(cursor.fetchall())
+    written_for_a_new_event = sorted(name for name, definition in indexes.items()
+                                     if " WHERE " not in definition or "processed_at IS NULL" in definition)
+    assert written_for_a_new_event == ["providers_webhookevent_pkey", "webhook_event_unique_per_account",
+                                       "webhook_unprocessed"]
+    assert {"webhook_matched_command", "webhook_matched_code"} <= set(indexes)  # deleting a code or command
+
+
+def test_deleting_a_matched_code_keeps_its_events(single):  # noqa: F811
+    from tests import factories
+
+    code = factories.AccessCodeFactory(tenant=single.tenant, lock=single.native)
+    event = WebhookEvent.objects.create(provider_account=single.account, vendor_event_id="m1",
+                                        received_at=code.created_at, payload={}, matched_code=code)
+    code.delete()
+    event.refresh_from_db()
+    assert event.matched_code_id is None
