@@ -121,3 +121,29 @@ def test_a_second_run_on_the_same_database_is_refused_while_the_first_holds_it()
                      stdout=StringIO())
     finally:
         other.close()
+
+
+def test_a_channel_booking_that_overlaps_a_stay_staff_moved_is_refused_and_counted(db):
+    """Seen in the 300-booking harsh run: staff moved a stay into the dates of a booking the channel sent
+    later, and the run died of the portal's refusal instead of counting it as the channel would see it."""
+    from datetime import timedelta
+
+    from locks.management.simulation.fleet import (
+        START,
+        Observations,
+        _apply_booking_change,
+        fleet_build,
+        fleet_report,
+    )
+    from portal.models import Booking
+
+    fleet = fleet_build(bookings=1, locks=2, days=1, faults="none", seed=3)  # its plan is not played
+    prop = fleet.properties[0]
+    stay = {"property": prop, "guest": "Moved Here", "check_in": START + timedelta(hours=5),
+            "check_out": START + timedelta(hours=9), "ref": "moved"}
+    _apply_booking_change(fleet, "create", stay, now=START)
+    _apply_booking_change(fleet, "create", {**stay, "guest": "Sent Later", "ref": "later",
+                                            "check_in": START + timedelta(hours=6)}, now=START)
+
+    assert list(Booking.objects.filter(tenant=fleet.tenant).values_list("external_ref", flat=True)) == ["moved"]
+    assert fleet_report(fleet, Observations())["booking_overlaps_refused"] == 1

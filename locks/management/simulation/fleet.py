@@ -53,6 +53,9 @@ class Fleet:
     properties: list[Property]
     plan: list[tuple[datetime, str, dict[str, Any]]]  # (when, what, details), sorted by when
     end: datetime
+    # Channel bookings (and extensions) refused because staff had moved another stay into their dates
+    # (`--faults harsh`): the portal says why, as it would to the channel, and nothing is stored.
+    refused_overlaps: int = 0
 
 
 @dataclass
@@ -154,20 +157,23 @@ def fleet_run(fleet: Fleet, *, move_to: Callable[[datetime], Any]) -> Observatio
 
 
 def _apply_booking_change(fleet: Fleet, what: str, details: dict[str, Any], *, now: datetime) -> None:
-    from portal.services import booking_cancel, booking_create, booking_update
+    from portal.services import BookingOverlap, booking_cancel, booking_create, booking_update
 
-    if what == "create":
-        booking_create(tenant=fleet.tenant, property=details["property"], guest_name=details["guest"],
-                       check_in=details["check_in"], check_out=details["check_out"], external_ref=details["ref"],
-                       source="api", now=now)
-        return
-    booking = Booking.objects.filter(tenant=fleet.tenant, external_ref=details["ref"]).first()
-    if booking is None or booking.status != BookingStatus.CONFIRMED or booking.check_out <= now:
-        return
-    if what == "cancel":
-        booking_cancel(booking=booking, now=now)
-    else:
-        booking_update(booking=booking, check_out=details["check_out"], now=now)
+    try:
+        if what == "create":
+            booking_create(tenant=fleet.tenant, property=details["property"], guest_name=details["guest"],
+                           check_in=details["check_in"], check_out=details["check_out"],
+                           external_ref=details["ref"], source="api", now=now)
+            return
+        booking = Booking.objects.filter(tenant=fleet.tenant, external_ref=details["ref"]).first()
+        if booking is None or booking.status != BookingStatus.CONFIRMED or booking.check_out <= now:
+            return
+        if what == "cancel":
+            booking_cancel(booking=booking, now=now)
+        else:
+            booking_update(booking=booking, check_out=details["check_out"], now=now)
+    except BookingOverlap:
+        fleet.refused_overlaps += 1
 
 
 def _process_stragglers(fleet: Fleet, now: datetime) -> None:
@@ -313,6 +319,7 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         "codes": len(codes),
         "by_status": dict(sorted(Counter(code.status for code in codes).items())),
         "first_use_recorded": first_use_recorded,
+        "booking_overlaps_refused": fleet.refused_overlaps,
         "started": started,
         "set_in_window": set_in_window,
         "late_with_issue": late_with_issue,
