@@ -331,6 +331,10 @@ class LockIssue(models.Model):
         return f"{self.get_kind_display()} on {self.lock}"
 
 
+# Activity verbs of what happened at the door: a guest's first entry, a wrong code tried (locks/arrivals.py).
+DOOR_EVENT_VERBS = ("code.first_used", "lock.wrong_code")
+
+
 class Activity(models.Model):
     """Append-only history: every code/command transition, webhook match and user action."""
 
@@ -360,6 +364,10 @@ class Activity(models.Model):
             models.Index(fields=["tenant", "-created_at"]),
             models.Index(fields=["booking", "-created_at"]),
             models.Index(fields=["lock", "-created_at"]),
+            # What happened at the door is a handful of rows among a lock's years of history: the lock page
+            # asks for its last few without reading the rest (bench: pages, 25 ms of a 45 ms page).
+            models.Index(fields=["lock", "-created_at"], condition=Q(verb__in=DOOR_EVENT_VERBS),
+                         name="activity_door_events"),
         ]
 
     def __str__(self) -> str:

@@ -25,6 +25,7 @@ from locks import actions
 from locks.conf import engine
 from locks.lead import lead_explained
 from locks.models import (
+    DOOR_EVENT_VERBS,
     LIVE_CODE_STATUSES,
     SHOWN_CODE_STATUSES,
     AccessCode,
@@ -179,7 +180,6 @@ def lock_detail(request: TenantRequest, lock_id: int) -> HttpResponse:
     return render(request, "locks/lock_detail.html", context)
 
 
-DOOR_EVENT_VERBS = ("code.first_used", "lock.wrong_code")
 DOOR_EVENTS_SHOWN = 10
 
 
