@@ -10,14 +10,9 @@ class ProvidersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        import logging
-
         from django.db.models.signals import post_delete, post_save
 
         from providers.models import ProviderAccount
-        from providers.webhook_store import quiet_captured_enqueues
-
-        logging.getLogger("django-q").addFilter(quiet_captured_enqueues)
 
         post_save.connect(_forget_webhook_account, sender=ProviderAccount, dispatch_uid="webhook_account_forget")
         post_delete.connect(_forget_webhook_account, sender=ProviderAccount, dispatch_uid="webhook_account_forget_del")

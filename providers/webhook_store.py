@@ -12,7 +12,6 @@ built before the statement is sent.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable
@@ -26,30 +25,6 @@ from django.utils import timezone
 from providers.models import WebhookEvent
 
 ID_BLOCK = 100
-
-
-class CapturingBroker:
-    """Stands in for django-q's broker in `async_task`: keeps the signed package instead of pushing it."""
-
-    def __init__(self) -> None:
-        from django_q.conf import Conf
-
-        self.list_key = Conf.CLUSTER_NAME
-        self.package: str | None = None
-
-    def enqueue(self, package: str) -> str:
-        self.package = package
-        return CAPTURED
-
-
-CAPTURED = "(written with its event)"  # the queue id django-q logs for a package kept here
-
-
-def quiet_captured_enqueues(record: logging.LogRecord) -> bool:
-    """django-q logs "Enqueued [queue] id" for every task, at INFO. For a delivery's task that line says
-    nothing the stored event does not, and writing it cost a fifth of a delivery's time on a busy
-    machine (a synchronous write to the server's log); `providers.apps` hangs this filter on its logger."""
-    return not (record.levelno == logging.INFO and isinstance(record.msg, str) and record.msg.endswith(CAPTURED))
 
 
 class _IdBlock:
@@ -79,13 +54,14 @@ def event_and_task_insert(event: WebhookEvent, *, task: Callable[[int], str] | N
     """Insert `event` (unsaved) and, given `task`, the django-q task row `task(event id)`, in one
     transaction without durable commit (see `webhooks._relax_commit_durability`). Without `task` (Redis)
     the caller pushes the task once this returns. False when the account already had this delivery."""
+    from django_q.conf import Conf
     from django_q.models import OrmQ
 
     event.pk = _ids.take()
     event_fields, queue_fields = _fields()
     params = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in event_fields]
     if task is not None:
-        queued = OrmQ(key=CapturingBroker().list_key, payload=task(event.pk), lock=timezone.now())
+        queued = OrmQ(key=Conf.CLUSTER_NAME, payload=task(event.pk), lock=timezone.now())
         params += [f.get_db_prep_save(f.pre_save(queued, True), connection) for f in queue_fields]
     sql = _insert_sql(with_task=task is not None)
     if connection.in_atomic_block:  # a caller's transaction (tests): no retry can replace its work

@@ -93,18 +93,40 @@ def test_it_writes_event_and_task_in_one_statement_and_a_resend_adds_neither(cli
     assert sorted(t["args"] for t in tasks) == sorted([(event.pk,), (WebhookEvent.objects.get(vendor_event_id="warm").pk,)])
 
 
-def test_it_keeps_django_q_quiet_about_a_deliverys_task_only():
+def test_a_deliverys_task_package_is_the_one_async_task_builds_without_its_log_line(monkeypatch):
+    """The package is django-q's own (same keys, signed the same way, readable by a worker), built without
+    `async_task`'s "Enqueued" log record, which cost more than the package itself (DESIGN §12)."""
     import logging
 
-    from providers.webhook_store import CAPTURED
+    from django_q.conf import Conf
+    from django_q.signing import SignedPackage
+    from django_q.tasks import async_task
 
+    from providers.webhooks import _task_package
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+    class Keep:
+        list_key = "lockstep"
+        package = ""
+
+        def enqueue(self, package: str) -> str:
+            self.package = package
+            return "1"
+
+    kept = Keep()
+    async_task("locks.tasks.process_event", 42, broker=kept)
+    records: list[str] = []
     logger = logging.getLogger("django-q")
-
-    def record(msg: str) -> logging.LogRecord:
-        return logger.makeRecord("django-q", logging.INFO, __file__, 1, msg, (), None)
-
-    assert not logger.filter(record(f"Enqueued [lockstep] {CAPTURED}"))
-    assert logger.filter(record("Enqueued [lockstep] 42"))  # every other task is still logged
+    make_record = logger.makeRecord
+    monkeypatch.setattr(logger, "makeRecord", lambda *a, **k: records.append(a[4]) or make_record(*a, **k))
+    ours = SignedPackage.loads(_task_package(42))
+    theirs = SignedPackage.loads(kept.package)
+    assert sorted(ours) == sorted(theirs)
+    assert {k: v for k, v in ours.items() if k not in ("id", "name", "started")} == {
+        k: v for k, v in theirs.items() if k not in ("id", "name", "started")}
+    assert ours["func"] == "locks.tasks.process_event" and ours["args"] == (42,)
+    assert records == []
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-round-trip write is PostgreSQL's")
