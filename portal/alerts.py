@@ -37,6 +37,8 @@ URGENT_KINDS = (IssueKind.OVERSTAY, IssueKind.GUEST_REPORTS_CODE_NOT_WORKING, Is
 GUEST_ISSUE_WORDS: dict[str, str] = {
     IssueKind.GUEST_REPORTS_CODE_NOT_WORKING: "says their code does not work",
     IssueKind.NO_ENTRY: "has not opened the door since check-in",
+    IssueKind.GUEST_NOT_TOLD: "has not been told their code: the door has not confirmed it and no backup "
+    "code is ready",
 }
 
 
@@ -65,10 +67,12 @@ def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
     failed_soon = Q(access_code__status=CodeStatus.FAILED) & Q(
         access_code__in=AccessCode.objects.filter(_soon(now))
     )
+    # A guest not told their code becomes urgent when messages escalate it (no backup code to send).
+    escalated = Q(kind=IssueKind.GUEST_NOT_TOLD, data__escalated=True)
     return (
         LockIssue.objects.for_tenant(tenant)
         .filter(status=IssueStatus.OPEN)
-        .filter(Q(kind__in=LOCK_ALERT_KINDS + URGENT_KINDS) | failed_soon)
+        .filter(Q(kind__in=LOCK_ALERT_KINDS + URGENT_KINDS) | failed_soon | escalated)
         .select_related("lock__property", "access_code__booking", "access_code__lock__property")
         .order_by("first_seen_at", "pk")
     )
