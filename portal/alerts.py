@@ -1,7 +1,8 @@
 """Email alerts to a tenant's admins and staff, and a daily digest (DESIGN §7's attention queue, by mail).
 
 Alerts go out for open issues that are urgent: a code still on the lock after check-out (overstay), a
-code starting within 24 h that failed, a lock offline or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
+code starting within 24 h that failed, a lock offline or with a low battery, a guest not told their code
+whom guest messages escalated (no backup code to send instead). Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
 conditional UPDATE, so two workers never both send it). A code that is merely late — its programming
 time has passed but it is not on the lock, and it starts within 24 h — usually has no issue yet; those
 are deduplicated with an ``alert.code_late`` Activity row per code. Tenants with

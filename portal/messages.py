@@ -119,6 +119,9 @@ def message_try_send(*, message: Message, now: datetime) -> Delivery | None:
         # Issues only for doors that are late: a just-in-time door whose turn has not come is on schedule.
         _hold(message, str(why), late(doors, now), now=now)
         return None
+    if not message.recipient:  # the booking may have gained one since the message was made
+        message.recipient = recipient_for(message.booking, message.channel)
+        Message.objects.filter(pk=message.pk).update(recipient=message.recipient)
     if not message.recipient:
         _hold(message, "No email or phone for the guest", [], now=now)
         return None
@@ -179,11 +182,13 @@ def booking_fallback(*, booking: Booking, now: datetime) -> Fallback | None:
         _settle_issues(booking, now=now, why="the guest was sent backup codes")
         return Fallback(deliveries, escalated=False)
     missing = unconfirmed(stay_doors(booking))
+    if not missing:  # every door is fine: what is missing is a way to reach the guest (the page says so)
+        return Fallback(deliveries, escalated=False)
     for door in missing:
         issue_open(lock=door.lock, code=door.code, kind=IssueKind.GUEST_NOT_TOLD, now=now, data={"escalated": True},
                    our_inference=f"Check-in is close and {door.lock.name} has not confirmed the guest's code; no "
                    "backup code is ready to send instead. Tell the guest another way in.")
-    names = ", ".join(door.lock.name for door in missing) or "a door"
+    names = ", ".join(door.lock.name for door in missing)
     Message.objects.filter(pk__in=[m.pk for m in backup_messages], status=MessageStatus.HELD).update(
         why_held=f"No backup code ready on {names}; staff alerted"[:300])
     activity_record(tenant_id=booking.tenant_id, verb="message.escalated", booking_id=booking.pk, now=now,

@@ -9,7 +9,7 @@ from django.core import mail
 from django.urls import reverse
 
 from locks.models import AccessCode, CodeStatus
-from portal.models import Message, MessageKind, MessageStatus, MessageTemplate
+from portal.models import Message, MessageKind, MessageStatus, MessageTemplate, Property
 from tests import factories
 from tests.conftest import client_for
 
@@ -142,3 +142,18 @@ def test_mallory_cannot_use_a_seaside_property_in_her_template(client, world):
 def test_bob_cannot_open_the_template_settings(client, world):
     client_for(client, world.bob)
     assert client.get(reverse("message_templates", args=["seaside"])).status_code == 403
+
+
+def test_bob_sets_the_property_s_message_offsets_and_the_second_must_come_later(client, world):
+    client_for(client, world.bob)
+    edit = reverse("property_edit", args=["seaside", world.dune.pk])
+    base = {"checkin_time": "15:00", "checkout_time": "11:00", "before_minutes": "", "after_minutes": ""}
+
+    response = client.post(edit, {**base, "message_offset_hours": "48", "message_second_offset_hours": "6"})
+    assert response.status_code == 302
+    dune = Property.objects.get(pk=world.dune.pk)
+    assert (dune.message_offset_hours, dune.message_second_offset_hours) == (48, 6)
+
+    response = client.post(edit, {**base, "message_offset_hours": "3", "message_second_offset_hours": "3"})
+    assert response.status_code == 400 and "Choose fewer hours than for sending the codes." in response.content.decode()
+    assert Property.objects.get(pk=world.dune.pk).message_offset_hours == 48

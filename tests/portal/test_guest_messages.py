@@ -239,3 +239,20 @@ def test_a_cancelled_stay_is_not_messaged_and_its_issues_close(stay):
 
     assert _guest_mail() == []
     assert not LockIssue.objects.filter(kind=IssueKind.GUEST_NOT_TOLD, status=IssueStatus.OPEN).exists()
+
+
+def test_a_guest_without_email_or_phone_is_held_until_the_booking_gets_one(stay):
+    stay["booking"].guest_email = ""
+    stay["booking"].save(update_fields=["guest_email"])
+    _back_door(stay, status=CodeStatus.SET)
+
+    messages_send_due(now=SEND_AT)
+    assert Message.objects.get().why_held == "No email or phone for the guest" and mail.outbox == []
+
+    stay["booking"].guest_email = "ana@example.com"
+    stay["booking"].save(update_fields=["guest_email"])
+    messages_send_due(now=SEND_AT + timedelta(minutes=1))
+
+    [sent] = _guest_mail()
+    assert "Back door: 739164" in sent.body
+    assert Message.objects.get().status == MessageStatus.SENT
