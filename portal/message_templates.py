@@ -6,9 +6,10 @@ would let them reach tags and attributes):
 
     {guest_name} {property} {address} {check_in} {check_out} {window} {instructions} {guest_link} {doors}
 
-`{doors}` is one line per door, "Front door: 482913". A message is rendered twice: once with the PINs for
-the guest, once with every PIN replaced by •••• for what Lockstep keeps (`MessageText.redacted`), so the
-stored copy never holds a PIN in clear whatever the template says.
+`{doors}` is one line per door, "Front door: 482913" (in a subject, a mail header, it reads ••••). A body
+is rendered twice: with the PINs for the guest, and with every PIN replaced by •••• for what Lockstep
+keeps (`MessageText.redacted_body`), so the stored copy never holds a PIN in clear whatever the template
+says.
 """
 
 from __future__ import annotations
@@ -130,13 +131,13 @@ def message_render(words: Words, stay: Stay, *, channel: str) -> MessageText:
     }
     clear = {**values, "doors": _doors_text(stay.doors, masked=False, channel=channel)}
     masked = {**values, "doors": _doors_text(stay.doors, masked=True, channel=channel)}
-    subject = words.subject if channel == MessageChannel.EMAIL else ""
-    redacted_subject, redacted_body = _fill(subject, masked), _fill(words.body, masked)
+    # A subject is a mail header: it never carries a PIN, not even the guest's own (issue 13, acceptance 3).
+    subject = _fill(words.subject, masked).replace("\n", " ") if channel == MessageChannel.EMAIL else ""
+    redacted_body = _fill(words.body, masked)
     for door in stay.doors:  # a PIN typed into the template itself is not kept either
-        redacted_subject = redacted_subject.replace(door.pin, MASK) if door.pin else redacted_subject
         redacted_body = redacted_body.replace(door.pin, MASK) if door.pin else redacted_body
-    return MessageText(_fill(subject, clear).replace("\n", " "), _fill(words.body, clear),
-                       redacted_subject.replace("\n", " "), redacted_body)
+        subject = subject.replace(door.pin, MASK) if door.pin else subject
+    return MessageText(subject, _fill(words.body, clear), subject, redacted_body)
 
 
 def stay_of(booking: Booking, *, doors: tuple[DoorLine, ...], guest_link: str) -> Stay:

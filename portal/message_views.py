@@ -116,6 +116,8 @@ class TemplateForm(forms.ModelForm):
             unknown = unknown_placeholders(data.get(name) or "")
             if unknown:
                 self.add_error(name, "Unknown placeholder: " + ", ".join("{" + u + "}" for u in unknown))
+        if "{doors}" in (data.get("subject") or ""):
+            self.add_error("subject", "Door codes go in the body: a subject is shown in mail lists and notifications.")
         return data
 
 

@@ -126,6 +126,10 @@ def test_alice_previews_the_messages_on_a_sample_stay_and_writes_a_template(clie
 
     response = client.post(url, {"kind": "code_delivery", "channel": "sms", "language": "en", "body": "{pin}"})
     assert response.status_code == 200 and "Unknown placeholder: {pin}" in response.content.decode()
+    response = client.post(url, {"kind": "code_delivery", "channel": "email", "language": "en",
+                                 "subject": "Codes: {doors}", "body": "{doors}"})
+    assert "Door codes go in the body" in response.content.decode()
+    assert MessageTemplate.objects.count() == 1
 
 
 def test_mallory_cannot_use_a_seaside_property_in_her_template(client, world):

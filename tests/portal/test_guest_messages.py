@@ -228,6 +228,19 @@ def test_the_guest_s_language_and_the_property_s_own_words_are_used_where_they_e
     assert sent.subject == "As suas portas" and sent.body == "Olá Ana Costa, portas:\nBack door: 739164\nFront door: 482913"
 
 
+def test_a_pin_never_goes_into_a_mail_header_even_where_a_template_asks_for_it(stay):
+    MessageTemplate.objects.create(tenant=stay["tenant"], kind=MessageKind.CODE_DELIVERY, channel="email",
+                                   language="en", subject="Codes {doors}", body="{doors}")
+    _back_door(stay, status=CodeStatus.SET)
+
+    messages_send_due(now=SEND_AT)
+
+    [sent] = _guest_mail()
+    headers = "\n".join(f"{name}: {value}" for name, value in sent.message().items())
+    assert FRONT_PIN not in headers and BACK_PIN not in headers and "Front door: ••••" in sent.subject
+    assert FRONT_PIN in sent.body
+
+
 def test_a_cancelled_stay_is_not_messaged_and_its_issues_close(stay):
     messages_send_due(now=SEND_AT)
     assert LockIssue.objects.filter(kind=IssueKind.GUEST_NOT_TOLD, status=IssueStatus.OPEN).count() == 1
