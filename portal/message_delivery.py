@@ -63,11 +63,15 @@ class Delivery:
     codes: list[AccessCode] = field(default_factory=list)  # the codes whose PINs it carried
 
 
-def stay_doors(booking: Booking) -> list[Door]:
+def stay_doors(booking: Booking, *, for_send: bool = False) -> list[Door]:
+    """`for_send` (inside the sending transaction): the codes' rows are locked until it commits, so no
+    code changes status between "confirmed on the door" and the message carrying its PIN."""
     doors: dict[int, Door] = {}
     codes = (AccessCode.objects.select_related("lock").filter(booking=booking)
              .filter(purpose__in=[CodePurpose.GUEST, CodePurpose.BACKUP]).exclude(status=CodeStatus.REMOVED)
              .order_by("lock__name", "-id"))
+    if for_send:
+        codes = codes.select_for_update(of=("self",))
     for code in codes:
         door = doors.setdefault(code.lock_id, Door(code.lock))
         if code.purpose == CodePurpose.GUEST and door.code is None:

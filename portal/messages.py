@@ -112,7 +112,7 @@ def _settle_issues(booking: Booking, *, now: datetime, why: str) -> None:
 @transaction.atomic
 def message_try_send(*, message: Message, now: datetime) -> Delivery | None:
     """Send an automatic message if every door says what it would tell; else hold it. None: held or taken."""
-    doors = stay_doors(message.booking)
+    doors = stay_doors(message.booking, for_send=True)
     try:
         lines = door_lines(doors, kind=message.kind)
     except NotTrue as why:
@@ -265,7 +265,7 @@ def message_send_now(*, booking: Booking, kind: str, actor: Actor, now: datetime
     if not channels:
         raise ValidationError("The booking has no email or phone for the guest.")
     try:
-        lines = door_lines(stay_doors(booking), kind=kind)
+        lines = door_lines(stay_doors(booking, for_send=True), kind=kind)
     except NotTrue as why:
         raise ValidationError(f"Not sent: {why}. A guest is only told a PIN once it is on the door.") from why
     deliveries = []
@@ -291,7 +291,7 @@ def message_resend(*, message: Message, actor: Actor, now: datetime) -> Delivery
     if not recipient_for(booking, message.channel):
         raise ValidationError(f"The booking has no {message.get_channel_display().lower()} for the guest.")
     try:
-        lines = door_lines(stay_doors(booking), kind=message.kind)
+        lines = door_lines(stay_doors(booking, for_send=True), kind=message.kind)
     except NotTrue as why:
         raise ValidationError(f"Not sent: {why}. A guest is only told a PIN once it is on the door.") from why
     resent = _manual(booking, kind=message.kind, channel=message.channel, actor=actor, now=now)

@@ -269,3 +269,13 @@ def test_a_guest_without_email_or_phone_is_held_until_the_booking_gets_one(stay)
     [sent] = _guest_mail()
     assert "Back door: 739164" in sent.body
     assert Message.objects.get().status == MessageStatus.SENT
+
+
+def test_a_message_another_worker_claimed_is_not_sent_twice(stay):
+    messages_send_due(now=SEND_AT)  # held: the back door is setting
+    Message.objects.update(claimed_at=SEND_AT)  # another worker took it a moment ago
+    _back_door(stay, status=CodeStatus.SET)
+
+    messages_send_due(now=SEND_AT + timedelta(minutes=1))
+
+    assert _guest_mail() == []
