@@ -9,7 +9,7 @@ would let them reach tags and attributes):
 `{doors}` is one line per door, "Front door: 482913" (in a subject, a mail header, it reads ••••). A body
 is rendered twice: with the PINs for the guest, and with every PIN replaced by •••• for what Lockstep
 keeps (`MessageText.redacted_body`), so the stored copy never holds a PIN in clear whatever the template
-says.
+says; the guest page link is kept as "[guest page link]" (a subject never carries it either).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from portal.times import local_time
 
 DEFAULT_LANGUAGE = "en"
 MASK = "••••"
+LINK_MASK = "[guest page link]"
 PLACEHOLDERS = ("guest_name", "property", "address", "check_in", "check_out", "window", "instructions",
                 "guest_link", "doors")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -130,7 +131,8 @@ def message_render(words: Words, stay: Stay, *, channel: str) -> MessageText:
         "instructions": stay.instructions, "guest_link": stay.guest_link,
     }
     clear = {**values, "doors": _doors_text(stay.doors, masked=False, channel=channel)}
-    masked = {**values, "doors": _doors_text(stay.doors, masked=True, channel=channel)}
+    # The guest page link is a secret too (only its hash is kept): the kept copy names it, nothing more.
+    masked = {**values, "doors": _doors_text(stay.doors, masked=True, channel=channel), "guest_link": LINK_MASK}
     # A subject is a mail header: it never carries a PIN, not even the guest's own (issue 13, acceptance 3).
     subject = _fill(words.subject, masked).replace("\n", " ") if channel == MessageChannel.EMAIL else ""
     redacted_body = _fill(words.body, masked)

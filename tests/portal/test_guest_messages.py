@@ -118,6 +118,8 @@ def test_a_stay_whose_doors_both_confirmed_gets_one_message_at_the_offset_with_e
     [message] = Message.objects.all()
     assert message.status == MessageStatus.SENT and message.sent_at == SEND_AT
     assert FRONT_PIN not in message.body and BACK_PIN not in message.body and "Front door: ••••" in message.body
+    link = sent.body[sent.body.index("http"):].split()[0]
+    assert "/g/" in link and link not in message.body and "[guest page link]" in message.body  # a secret too
     assert set(AccessCode.objects.values_list("guest_notified", flat=True)) == {True}
 
 
