@@ -117,6 +117,19 @@ def door_lines(doors: list[Door], *, kind: str) -> list[tuple[DoorLine, AccessCo
     return lines
 
 
+class GuestLinks:
+    """One guest page link per stay for the messages sent together: making a link ends the older one, so
+    the email and the text of one send must carry the same."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, str] = {}
+
+    def for_booking(self, booking: Booking) -> str:
+        if booking.pk not in self._made:
+            self._made[booking.pk] = guest_link_issue(booking)
+        return self._made[booking.pk]
+
+
 def recipient_for(booking: Booking, channel: str) -> str:
     return booking.guest_email if channel == MessageChannel.EMAIL else booking.guest_phone
 
@@ -140,14 +153,16 @@ def _send(message: Message, subject: str, body: str) -> str:
     return sms_backend().send(to=message.recipient, body=body, status_callback=_status_callback(message)).provider_id
 
 
-def message_deliver(*, message: Message, lines: list[tuple[DoorLine, AccessCode]], now: datetime) -> Delivery:
+def message_deliver(
+    *, message: Message, lines: list[tuple[DoorLine, AccessCode]], now: datetime, links: GuestLinks | None = None
+) -> Delivery:
     """Render and send a claimed message (the caller checked `door_lines` a moment ago, in the same
     transaction); record what was sent, redacted. Never raises for a delivery failure: the message is
     `failed` with our words."""
     booking = message.booking
     words = template_words(tenant=booking.tenant, prop=booking.property, kind=message.kind, channel=message.channel,
                            language=booking.language)
-    stay = stay_of(booking, doors=tuple(line for line, _ in lines), guest_link=guest_link_issue(booking))
+    stay = stay_of(booking, doors=tuple(line for line, _ in lines), guest_link=(links or GuestLinks()).for_booking(booking))
     text = message_render(words, stay, channel=message.channel)
     told = [code for _, code in lines]
     try:

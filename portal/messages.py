@@ -34,6 +34,7 @@ from portal.alerts import alerts_send_soon
 from portal.message_delivery import (
     Delivery,
     Door,
+    GuestLinks,
     NotTrue,
     channels_of,
     door_lines,
@@ -110,7 +111,7 @@ def _settle_issues(booking: Booking, *, now: datetime, why: str) -> None:
 
 
 @transaction.atomic
-def message_try_send(*, message: Message, now: datetime) -> Delivery | None:
+def message_try_send(*, message: Message, now: datetime, links: GuestLinks | None = None) -> Delivery | None:
     """Send an automatic message if every door says what it would tell; else hold it. None: held or taken."""
     doors = stay_doors(message.booking, for_send=True)
     try:
@@ -127,7 +128,7 @@ def message_try_send(*, message: Message, now: datetime) -> Delivery | None:
         return None
     if not _claim(message, now=now):
         return None
-    delivery = message_deliver(message=message, lines=lines, now=now)
+    delivery = message_deliver(message=message, lines=lines, now=now, links=links)
     if delivery.message.status == MessageStatus.SENT:
         _settle_issues(message.booking, now=now, why="the guest was told")
     return delivery
@@ -159,7 +160,7 @@ class Fallback:
 
 
 @transaction.atomic
-def booking_fallback(*, booking: Booking, now: datetime) -> Fallback | None:
+def booking_fallback(*, booking: Booking, now: datetime, links: GuestLinks | None = None) -> Fallback | None:
     """At the second offset, once: backup codes from the pools of the doors not confirmed and a message
     with them, or, where a door has none ready, the stay's issues escalated to staff. None: done before, or
     not yet (a door's code is still on its way: its just-in-time programming has not come or just came)."""
@@ -175,7 +176,9 @@ def booking_fallback(*, booking: Booking, now: datetime) -> Fallback | None:
                 backup_code_hand_out(booking=booking, lock=door.lock, actor=None, now=now)
             except ValidationError:
                 continue  # taken a moment ago: this door has none to give
-    deliveries = [d for d in (message_try_send(message=m, now=now) for m in backup_messages) if d is not None]
+    links = links or GuestLinks()
+    deliveries = [d for d in (message_try_send(message=m, now=now, links=links) for m in backup_messages)
+                  if d is not None]
     if any(d.message.status == MessageStatus.SENT for d in deliveries):
         Message.objects.filter(booking=booking, automatic=True, kind=MessageKind.CODE_DELIVERY,
                                status=MessageStatus.HELD).update(why_held="A backup code message was sent instead")
@@ -222,21 +225,22 @@ def messages_send_due(*, now: datetime) -> SendReport:
     """The minute's work (DESIGN §6): new stays at their offset, held ones again, fallbacks at the second
     offset. Idempotent: a message is claimed before it is sent."""
     report = SendReport()
+    links = GuestLinks()
     for booking in bookings_due(now=now):
         for message in _automatic(booking, MessageKind.CODE_DELIVERY, now=now):
-            delivery = message_try_send(message=message, now=now)
+            delivery = message_try_send(message=message, now=now, links=links)
             if delivery is not None:
                 report.sent.append(delivery)
             else:
                 report.held.append(message)
     for message in _waiting(now=now):
         if message not in report.held:  # held a moment ago by the loop above: not looked at twice
-            delivery = message_try_send(message=message, now=now)
+            delivery = message_try_send(message=message, now=now, links=links)
             if delivery is not None:
                 report.sent.append(delivery)
                 continue
         if message.status == MessageStatus.HELD and _fallback_due(message.booking, now):
-            fallback = booking_fallback(booking=message.booking, now=now)
+            fallback = booking_fallback(booking=message.booking, now=now, links=links)
             if fallback is not None:
                 report.backups += [d for d in fallback.deliveries if d.message.status == MessageStatus.SENT]
                 if fallback.escalated:
@@ -269,6 +273,7 @@ def message_send_now(*, booking: Booking, kind: str, actor: Actor, now: datetime
     except NotTrue as why:
         raise ValidationError(f"Not sent: {why}. A guest is only told a PIN once it is on the door.") from why
     deliveries = []
+    links = GuestLinks()
     for channel in channels:
         held = Message.objects.filter(booking=booking, kind=kind, channel=channel, automatic=True,
                                       status=MessageStatus.HELD).first()
@@ -276,7 +281,7 @@ def message_send_now(*, booking: Booking, kind: str, actor: Actor, now: datetime
             message = held
         else:
             message = _manual(booking, kind=kind, channel=channel, actor=actor, now=now)
-        deliveries.append(message_deliver(message=message, lines=lines, now=now))
+        deliveries.append(message_deliver(message=message, lines=lines, now=now, links=links))
     if any(d.message.status == MessageStatus.SENT for d in deliveries) and kind != MessageKind.INSTRUCTIONS:
         _settle_issues(booking, now=now, why="the guest was told")
     return deliveries

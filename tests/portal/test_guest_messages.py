@@ -201,7 +201,7 @@ def test_a_just_in_time_door_whose_turn_has_not_come_waits_without_an_issue_or_a
     assert "Back door: 739164" in sent.body
 
 
-def test_a_guest_with_a_phone_gets_a_text_too_and_both_channels_are_recorded(stay):
+def test_a_guest_with_a_phone_gets_a_text_too_with_the_same_working_link(stay, client):
     stay["booking"].guest_phone = "+351912345678"
     stay["booking"].save(update_fields=["guest_phone"])
     _back_door(stay, status=CodeStatus.SET)
@@ -209,9 +209,13 @@ def test_a_guest_with_a_phone_gets_a_text_too_and_both_channels_are_recorded(sta
     messages_send_due(now=SEND_AT)
 
     [text] = LocmemSmsBackend.outbox
+    [email] = _guest_mail()
     assert text.to == "+351912345678" and "Front door: 482913" in text.body and "Back door: 739164" in text.body
     assert sorted(Message.objects.values_list("channel", "status")) == [("email", "sent"), ("sms", "sent")]
     assert all(FRONT_PIN not in m.body for m in Message.objects.all())
+    link = text.body[text.body.index("http"):].split()[0]
+    assert link in email.body  # one link for both: a newer one would end the email's
+    assert client.get(link[link.index("/g/"):]).status_code == 200
 
 
 def test_the_guest_s_language_and_the_property_s_own_words_are_used_where_they_exist(stay):
