@@ -96,8 +96,10 @@ def _hold(message: Message, why: str, doors: list[Door], *, now: datetime) -> No
                         message=f"{message.get_kind_display()} for the guest held: {why}",
                         data={"message": message.pk, "why": why})
     for door in doors:
+        # Once per door: one a minute would bump it forever, and one staff dismissed stays dismissed (until
+        # the second offset escalates it).
         already = LockIssue.objects.filter(lock=door.lock, access_code=door.code, kind=IssueKind.GUEST_NOT_TOLD,
-                                           status=IssueStatus.OPEN).exists()
+                                           status__in=[IssueStatus.OPEN, IssueStatus.DISMISSED]).exists()
         if not already:
             issue_open(lock=door.lock, code=door.code, kind=IssueKind.GUEST_NOT_TOLD, now=now,
                        our_inference=f"The guest's code message is held: {door.lock.name} has not confirmed their "

@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.core import mail
 
+from locks.issues import issue_dismiss
 from locks.models import (
     AccessCode,
     Activity,
@@ -285,3 +286,13 @@ def test_a_message_another_worker_claimed_is_not_sent_twice(stay):
     messages_send_due(now=SEND_AT + timedelta(minutes=1))
 
     assert _guest_mail() == []
+
+
+def test_a_guest_not_told_issue_staff_dismissed_is_not_opened_again_every_minute(stay):
+    messages_send_due(now=SEND_AT)
+    issue_dismiss(issue=LockIssue.objects.get(kind=IssueKind.GUEST_NOT_TOLD), actor=None, now=SEND_AT)
+
+    messages_send_due(now=SEND_AT + timedelta(minutes=1))
+
+    assert not LockIssue.objects.filter(kind=IssueKind.GUEST_NOT_TOLD, status=IssueStatus.OPEN).exists()
+    assert LockIssue.objects.get(kind=IssueKind.GUEST_NOT_TOLD).occurrences == 1
