@@ -53,8 +53,9 @@ class Door:
         code = self.code
         if code is None or self.confirmed or code.status not in (CodeStatus.UNSET, CodeStatus.SETTING):
             return False
-        grace = timedelta(minutes=engine().LATE_ALERT_MINUTES)
-        return code.program_at is None or code.program_at > now - grace
+        if code.program_at is None:  # no programming time: waiting for one (unset) or long sent (setting)
+            return code.status == CodeStatus.UNSET
+        return code.program_at > now - timedelta(minutes=engine().LATE_ALERT_MINUTES)
 
 
 @dataclass
