@@ -38,6 +38,7 @@ from portal.models import (
     Tenant,
 )
 from portal.permissions import admin_required, editor_required, visible_properties
+from portal.query_params import parse_id
 from portal.tenancy import get_for_tenant
 
 SENDABLE_NOW = (MessageKind.CODE_DELIVERY, MessageKind.INSTRUCTIONS)
@@ -126,7 +127,7 @@ class TemplateForm(forms.ModelForm):
 def message_templates(request: TenantRequest) -> HttpResponse:
     """Each kind × channel as the guest would read it for a sample stay, and a form to write one."""
     tenant = request.tenant
-    prop = Property.objects.for_tenant(tenant).filter(pk=request.GET.get("property") or 0).first()
+    prop = Property.objects.for_tenant(tenant).filter(pk=parse_id(request.GET.get("property")) or 0).first()
     form = TemplateForm(request.POST or None, tenant=tenant)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -136,7 +137,8 @@ def message_templates(request: TenantRequest) -> HttpResponse:
             defaults={"subject": data["subject"], "body": data["body"]})
         messages.success(request, "Template saved.")
         return redirect("message_templates", tenant_slug=tenant.slug)
-    language = (request.GET.get("language") or "en")[:8]
+    language = "".join(ch for ch in (request.GET.get("language") or "").lower() if ch.isascii() and (ch.isalpha() or ch == "-"))[:8]
+    language = language or "en"
     stay = sample_stay(tenant, prop)
     previews = []
     for kind, channel in BUILT_IN:

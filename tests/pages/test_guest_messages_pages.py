@@ -143,6 +143,12 @@ def test_mallory_cannot_use_a_seaside_property_in_her_template(client, world):
     assert "Dune Cottage" not in page.content.decode()
 
 
+def test_a_bad_property_in_the_preview_address_shows_the_tenant_wide_words(client, world):
+    client_for(client, world.alice)
+    response = client.get(reverse("message_templates", args=["seaside"]) + "?property=abc&language=%00")
+    assert response.status_code == 200 and "Sample Cottage" in response.content.decode()
+
+
 def test_bob_cannot_open_the_template_settings(client, world):
     client_for(client, world.bob)
     assert client.get(reverse("message_templates", args=["seaside"])).status_code == 403
