@@ -137,8 +137,8 @@ def message_templates(request: TenantRequest) -> HttpResponse:
             defaults={"subject": data["subject"], "body": data["body"]})
         messages.success(request, "Template saved.")
         return redirect("message_templates", tenant_slug=tenant.slug)
-    language = "".join(ch for ch in (request.GET.get("language") or "").lower() if ch.isascii() and (ch.isalpha() or ch == "-"))[:8]
-    language = language or "en"
+    asked = (request.GET.get("language") or "").lower()
+    language = "".join(ch for ch in asked if ch.isascii() and (ch.isalpha() or ch == "-"))[:8] or "en"
     stay = sample_stay(tenant, prop)
     previews = []
     for kind, channel in BUILT_IN:
