@@ -250,8 +250,9 @@ def _populate_group(
     statements = [
         # Properties, and two doors each on the tenant's simulator account, read within the last 5.5 h.
         """INSERT INTO portal_property (name, address, timezone, checkin_time, checkout_time, pin_policy, created_at,
-               tenant_id, turnover_codes, backup_pool_size, guest_instructions)
-           SELECT 'House ' || g, '', 'UTC', '16:00', '10:00', '', %(t0)s, t.id, false, 0, ''
+               tenant_id, turnover_codes, backup_pool_size, guest_instructions, message_offset_hours,
+               message_second_offset_hours)
+           SELECT 'House ' || g, '', 'UTC', '16:00', '10:00', '', %(t0)s, t.id, false, 0, '', 24, 2
            FROM portal_tenant t CROSS JOIN generate_series(1, %(props)s) g WHERE t.id = ANY(%(tenants)s)""",
         """INSERT INTO locks_lock (vendor_device_id, name, model, requirements, native_scheduling, pin_readable, online,
                battery_level, last_seen_at, last_reconciled_at, reconcile_requested, created_at, property_id,
@@ -264,12 +265,12 @@ def _populate_group(
            CROSS JOIN generate_series(1, %(doors)s) g WHERE p.tenant_id = ANY(%(tenants)s)""",
         # Stays: k < 0 behind, k = 0 now, k > 0 ahead; the stay index is kept in the external ref.
         """INSERT INTO portal_booking (external_ref, source, guest_name, guest_phone, guest_email, check_in, check_out,
-               status, notes, created_at, updated_at, property_id, tenant_id, channel_ref, guest_link_hash)
+               status, notes, created_at, updated_at, property_id, tenant_id, channel_ref, guest_link_hash, language)
            SELECT 'stay.' || p.id || '.' || k, 'api', 'Guest ' || p.id || '-' || k, '', '',
                %(t0)s - interval '2 hours' + k * %(stride)s, %(t0)s - interval '2 hours' + k * %(stride)s + %(stay)s,
                'confirmed', '', LEAST(%(t0)s, %(t0)s + k * %(stride)s - %(month)s),
                LEAST(%(t0)s, %(t0)s + k * %(stride)s - %(month)s), p.id,
-               p.tenant_id, '', ''
+               p.tenant_id, '', '', ''
            FROM portal_property p CROSS JOIN generate_series(-%(past)s, %(ahead)s) k
            WHERE p.tenant_id = ANY(%(tenants)s)""",
         # A guest code per stay and door: removed behind, set now, unset (not yet due) ahead.

@@ -15,6 +15,7 @@ SCHEDULES: tuple[tuple[str, str, int | None], ...] = (
     ("locks.tasks.refresh_tokens", "I", 10),
     ("portal.tasks.import_feeds", "I", 15),
     ("portal.tasks.send_alerts", "I", 5),
+    ("portal.tasks.send_messages", "I", 1),
     ("portal.tasks.send_daily_digest", "D", None),
     # Simulated vendor clouds catch up with the wall clock.
     ("providers.simulator_tasks.advance_all", "I", 1),

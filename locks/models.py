@@ -289,6 +289,7 @@ class IssueKind(models.TextChoices):
     PIN_SPLIT = "pin_split", "Different PINs on the doors"
     GUEST_REPORTS_CODE_NOT_WORKING = "guest_reports_code_not_working", "Guest says the code does not work"
     NO_ENTRY = "no_entry", "Guest has not entered"
+    GUEST_NOT_TOLD = "guest_not_told", "Guest not told their code"
 
 
 class LockIssue(models.Model):

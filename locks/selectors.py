@@ -40,6 +40,12 @@ def codes_not_on_lock(
     ).exclude(status=CodeStatus.UNSET, is_scheduled_on_device=True)
 
 
+def code_is_confirmed(code: AccessCode) -> bool:
+    """On the door, as the lock or its vendor confirmed: `set`, or preloaded and confirmed on a lock that
+    schedules natively (waiting for its window). The one rule for what a guest may be shown or told."""
+    return code.status == CodeStatus.SET or (code.status == CodeStatus.UNSET and code.is_scheduled_on_device)
+
+
 def codes_with_unknown_pin(*, lock: Lock, now: datetime) -> QuerySet[AccessCode]:
     """Codes that clearing the lock would program again (as `planning.lock_reprogram` picks them) but
     whose PIN Lockstep does not know (adopted from a lock that cannot read PINs back): clearing the lock
@@ -58,7 +64,7 @@ def codes_with_unknown_pin(*, lock: Lock, now: datetime) -> QuerySet[AccessCode]
 @dataclass(frozen=True)
 class AttentionItem:
     """One thing staff should look at. `kind`: code_overstay, code_not_set, code_failed, lock_offline,
-    lock_low_battery, account_auth_failed. Exactly one of code / lock / account is the subject (code items carry its lock)."""
+    lock_low_battery, account_auth_failed, guest_not_told. Exactly one of code / lock / account is the subject (code items carry its lock)."""
 
     kind: str
     title: str
@@ -72,7 +78,7 @@ class AttentionItem:
 def attention_queue(
     *, tenant: Tenant, now: datetime, properties: Iterable[Property] | None = None
 ) -> list[AttentionItem]:
-    """Codes still on the lock after check-out, codes starting within 24 h that are not set, failed codes,
+    """Codes still on the lock after check-out, guests not told their codes, codes starting within 24 h that are not set, failed codes,
     offline or low-battery locks and accounts whose credentials the vendor rejected — most urgent first.
     `properties` narrows it (owners)."""
     from providers.models import AccountStatus, ProviderAccount
@@ -98,6 +104,20 @@ def attention_queue(
             kind="code_overstay", title=f"{code.name} is still on {code.lock.name} after check-out",
             detail=(f"ended {code.ends_at:%Y-%m-%d %H:%M} UTC" if code.ends_at else "")
             + " — the guest's PIN may still open the door",
+            since=issue.first_seen_at, code=code, lock=code.lock,
+        ))
+    # A guest whose code message is held because a door has not confirmed their code (portal/messages.py).
+    not_told = (LockIssue.objects.for_tenant(tenant).filter(kind=IssueKind.GUEST_NOT_TOLD, status=IssueStatus.OPEN)
+                .select_related("access_code__lock", "access_code__booking").order_by("first_seen_at", "pk"))
+    if properties is not None:
+        not_told = not_told.filter(lock__property_id__in=property_ids)
+    for issue in not_told:
+        code = issue.access_code
+        if code is None:
+            continue
+        items.append(AttentionItem(
+            kind="guest_not_told", title=f"guest not told: {code.lock.name} not confirmed",
+            detail="staff alerted: no backup code" if issue.data.get("escalated") else "the code message is held",
             since=issue.first_seen_at, code=code, lock=code.lock,
         ))
     # A failed code stays listed a week past its end: a delete that failed leaves a guest code on the door.

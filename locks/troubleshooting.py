@@ -536,6 +536,29 @@ PLAYBOOK: Mapping[str, Playbook] = MappingProxyType(
                 severity=Severity.WARNING,
             ),
             Playbook(
+                kind=IssueKind.GUEST_NOT_TOLD,
+                title="The guest has not been told their code",
+                meaning=(
+                    "It is time to send the guest their door codes, but this door has not confirmed the "
+                    "guest's code, so Lockstep holds the message: a guest is never sent a PIN that is not on "
+                    "the door. The message goes out by itself once every door confirms. Closer to check-in "
+                    "the guest gets a backup code where the door keeps a pool; otherwise staff are alerted."
+                ),
+                causes=(
+                    "The code is still on its way to the lock (slow vendor, weak Wi-Fi, a queue of commands).",
+                    "The code failed on this door: see its other open issue.",
+                    "The lock is offline or its batteries are weak.",
+                ),
+                steps=(
+                    "Check the code's status on this page: if it failed or is stuck, press Retry now.",
+                    "Press Check the lock to read what the lock holds.",
+                    "If check-in is close, hand out a backup code from the booking page, or give the guest "
+                    "another way in and tell them yourself.",
+                ),
+                actions=("retry_now", "reconcile", "dismiss"),
+                severity=Severity.WARNING,
+            ),
+            Playbook(
                 kind=IssueKind.PIN_SPLIT,
                 title="The guest has different PINs on different doors",
                 meaning=(

@@ -1,7 +1,8 @@
 """Email alerts to a tenant's admins and staff, and a daily digest (DESIGN §7's attention queue, by mail).
 
 Alerts go out for open issues that are urgent: a code still on the lock after check-out (overstay), a
-code starting within 24 h that failed, a lock offline or with a low battery. Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
+code starting within 24 h that failed, a lock offline or with a low battery, a guest not told their code
+whom guest messages escalated (no backup code to send instead). Each issue is mailed at most once (``LockIssue.alerted_at`` is claimed with a
 conditional UPDATE, so two workers never both send it). A code that is merely late — its programming
 time has passed but it is not on the lock, and it starts within 24 h — usually has no issue yet; those
 are deduplicated with an ``alert.code_late`` Activity row per code. Tenants with
@@ -37,6 +38,8 @@ URGENT_KINDS = (IssueKind.OVERSTAY, IssueKind.GUEST_REPORTS_CODE_NOT_WORKING, Is
 GUEST_ISSUE_WORDS: dict[str, str] = {
     IssueKind.GUEST_REPORTS_CODE_NOT_WORKING: "says their code does not work",
     IssueKind.NO_ENTRY: "has not opened the door since check-in",
+    IssueKind.GUEST_NOT_TOLD: "has not been told their code: the door has not confirmed it and no backup "
+    "code is ready",
 }
 
 
@@ -65,10 +68,12 @@ def urgent_issues(*, tenant: Tenant, now: datetime) -> QuerySet[LockIssue]:
     failed_soon = Q(access_code__status=CodeStatus.FAILED) & Q(
         access_code__in=AccessCode.objects.filter(_soon(now))
     )
+    # A guest not told their code becomes urgent when messages escalate it (no backup code to send).
+    escalated = Q(kind=IssueKind.GUEST_NOT_TOLD, data__escalated=True)
     return (
         LockIssue.objects.for_tenant(tenant)
         .filter(status=IssueStatus.OPEN)
-        .filter(Q(kind__in=LOCK_ALERT_KINDS + URGENT_KINDS) | failed_soon)
+        .filter(Q(kind__in=LOCK_ALERT_KINDS + URGENT_KINDS) | failed_soon | escalated)
         .select_related("lock__property", "access_code__booking", "access_code__lock__property")
         .order_by("first_seen_at", "pk")
     )

@@ -50,6 +50,10 @@ class BookingForm(forms.Form):
         label="Check-out time", required=False, widget=forms.TimeInput(attrs={"type": "time"})
     )
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    language = forms.CharField(
+        label="Guest's language", max_length=8, required=False,
+        help_text="e.g. pt or fr: guest messages use a template in it where one exists (blank: English).",
+    )
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class BookingForm(forms.Form):
             "check_out_date": check_out.date(),
             "check_out_time": check_out.time().replace(second=0, microsecond=0),
             "notes": booking.notes,
+            "language": booking.language,
         }
 
     def clean(self) -> dict[str, Any]:
@@ -117,6 +122,7 @@ class BookingForm(forms.Form):
             "check_in": data["check_in"],
             "check_out": data["check_out"],
             "notes": data["notes"],
+            "language": data["language"].strip().lower(),
         }
 
 
@@ -129,6 +135,7 @@ SERVICE_ERROR_FIELDS = {
     "guest_phone": "guest_phone",
     "guest_email": "guest_email",
     "notes": "notes",
+    "language": "language",
 }
 
 

@@ -51,8 +51,33 @@ class PropertyForm(forms.Form):
         max_value=72, help_text="Blank: no alert. Works where the lock reports which code opened it.",
     )
 
+    message_offset_hours = forms.IntegerField(
+        label="Send the guest their codes (hours before check-in)", required=False, min_value=1, max_value=168,
+        help_text="Sent only once every door has confirmed the guest's code. Blank: 24.",
+    )
+    message_second_offset_hours = forms.IntegerField(
+        label="Backup code or alert (hours before check-in)", required=False, min_value=0, max_value=167,
+        help_text="Still not confirmed by then: the guest gets a backup code where the door keeps some, "
+        "otherwise staff are alerted. Blank: 2.",
+    )
+
     def clean_backup_pool_size(self) -> int:
         return self.cleaned_data.get("backup_pool_size") or 0
+
+    def clean_message_offset_hours(self) -> int:
+        value = self.cleaned_data.get("message_offset_hours")
+        return 24 if value is None else value
+
+    def clean_message_second_offset_hours(self) -> int:
+        value = self.cleaned_data.get("message_second_offset_hours")
+        return 2 if value is None else value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, second = data.get("message_offset_hours"), data.get("message_second_offset_hours")
+        if first is not None and second is not None and second >= first:
+            self.add_error("message_second_offset_hours", "Choose fewer hours than for sending the codes.")
+        return data
 
     def __init__(self, *args: Any, tenant: Tenant, allowed: tuple[str, ...] = PROPERTY_FIELDS,
                  **kwargs: Any) -> None:

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from locks.activity import activity_record
 from locks.guest_reports import guest_report_code_not_working, stay_backup_codes
 from locks.models import AccessCode, CodePurpose, CodeStatus
+from locks.selectors import code_is_confirmed
 from portal.alerts import alerts_send_soon
 from portal.client_ip import client_ip_address
 from portal.guest_links import booking_for_guest_token, guest_link_create, guest_link_revoke
@@ -50,11 +51,6 @@ class Door:
     scheduled_from: datetime | None  # preloaded on a natively scheduling lock: it opens from then
 
 
-def _confirmed(code: AccessCode) -> bool:
-    """On the door, as the lock or its vendor confirmed: set, or preloaded and waiting for its window."""
-    return code.status == CodeStatus.SET or (code.status == CodeStatus.UNSET and code.is_scheduled_on_device)
-
-
 def guest_doors(booking: Booking) -> list[Door]:
     """Each door of the stay (its latest guest code per lock), with the PIN only where it is confirmed."""
     latest: dict[int, AccessCode] = {}
@@ -64,7 +60,7 @@ def guest_doors(booking: Booking) -> list[Door]:
         latest.setdefault(code.lock_id, code)
     doors = []
     for code in latest.values():
-        confirmed = _confirmed(code)
+        confirmed = code_is_confirmed(code)
         waits = confirmed and code.status == CodeStatus.UNSET
         doors.append(Door(code.lock.name, code.pin if confirmed else "", code.starts_at if waits else None))
     return doors

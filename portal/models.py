@@ -143,6 +143,13 @@ class Property(models.Model):
         null=True, blank=True, help_text="Alert when the guest has not entered this many hours after check-in "
         "(only for locks that report which code opened them; blank: off)."
     )
+    # Guest messages (portal/messages.py, DESIGN §4 "Guests are told only what is true"): the code message
+    # goes out this long before check-in if every door has confirmed its code; still unconfirmed at the
+    # second offset, the guest gets a backup code or staff are alerted.
+    message_offset_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="Send the guest their codes this many hours before check-in (once every door has them).")
+    message_second_offset_hours = models.PositiveSmallIntegerField(
+        default=2, help_text="Still not on every door this many hours before check-in: a backup code, or staff are alerted.")
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -227,6 +234,8 @@ class Booking(models.Model):
     # The first time one of the booking's codes opened a door, as the lock reported it (locks/arrivals.py).
     first_entry_at = models.DateTimeField(null=True, blank=True)
     no_entry_alerted_at = models.DateTimeField(null=True, blank=True)
+    # The guest's language for messages (e.g. "pt"); blank: English. Used where a template exists in it.
+    language = models.CharField(max_length=8, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -283,6 +292,94 @@ class BookingConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guest_name} · {self.property} · {self.check_in:%Y-%m-%d} (conflict)"
+
+
+class MessageKind(models.TextChoices):
+    CODE_DELIVERY = "code_delivery", "Door codes"
+    CODE_CHANGED = "code_changed", "Code changed"
+    BACKUP_CODE = "backup_code", "Backup code"
+    INSTRUCTIONS = "instructions", "Check-in instructions"
+
+
+class MessageChannel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class MessageTemplate(models.Model):
+    """A tenant's words for one kind of guest message on one channel, in one language; with a property it
+    overrides the tenant's for that property. Placeholders: portal/message_templates.py."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="message_templates")
+    property = models.ForeignKey(Property, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="message_templates")
+    kind = models.CharField(max_length=20, choices=MessageKind.choices)
+    channel = models.CharField(max_length=10, choices=MessageChannel.choices)
+    language = models.CharField(max_length=8, default="en")
+    subject = models.CharField(max_length=200, blank=True)  # email only
+    body = models.TextField()
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["kind", "channel", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "kind", "channel", "language"], condition=Q(property=None),
+                                    name="message_template_one_per_tenant"),
+            models.UniqueConstraint(fields=["property", "kind", "channel", "language"],
+                                    condition=Q(property__isnull=False), name="message_template_one_per_property"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.channel} · {self.language}"
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    HELD = "held", "Held"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    BOUNCED = "bounced", "Bounced"
+
+
+class Message(models.Model):
+    """One message to a guest (DESIGN §3). The body is rendered when it is sent; what is kept has every
+    PIN replaced by •••• (the guest's copy is the only one in clear). `automatic`: the one the schedule
+    sends for (booking, kind, channel); staff's "Send now" and "Resend" add rows of their own."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="messages")
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="messages")
+    kind = models.CharField(max_length=20, choices=MessageKind.choices)
+    channel = models.CharField(max_length=10, choices=MessageChannel.choices)
+    recipient = models.CharField(max_length=254)
+    automatic = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
+    why_held = models.CharField(max_length=300, blank=True)
+    subject = models.CharField(max_length=300, blank=True)  # redacted, as sent
+    body = models.TextField(blank=True)  # redacted, as sent
+    provider_id = models.CharField(max_length=100, blank=True)  # e.g. Twilio's message SID
+    error = models.CharField(max_length=300, blank=True)  # our words, never the provider's body
+    claimed_at = models.DateTimeField(null=True, blank=True)  # a sender took it (at most one send)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    objects = TenantManager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "kind", "channel"], condition=Q(automatic=True),
+                                    name="message_one_automatic_per_kind_channel"),
+        ]
+        indexes = [
+            models.Index(fields=["status"], condition=Q(status="held", automatic=True), name="message_held"),
+            models.Index(fields=["provider_id"], condition=~Q(provider_id=""), name="message_provider_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.recipient} ({self.status})"
 
 
 class ApiKey(models.Model):

@@ -26,10 +26,10 @@ from portal.models import Booking, BookingFeed, BookingStatus, Property, Tenant
 
 PROPERTY_FIELDS = ("name", "address", "timezone", "checkin_time", "checkout_time", "before_minutes",
                    "after_minutes", "pin_policy", "turnover_codes", "backup_pool_size", "guest_instructions",
-                   "no_entry_alert_hours")
+                   "no_entry_alert_hours", "message_offset_hours", "message_second_offset_hours")
 # What staff may change; the rest (name, address, zone, PIN policy) is an admin's.
 STAFF_FIELDS = ("checkin_time", "checkout_time", "before_minutes", "after_minutes", "guest_instructions",
-                "no_entry_alert_hours")
+                "no_entry_alert_hours", "message_offset_hours", "message_second_offset_hours")
 # Fields whose change moves the codes of stays already booked (check-in/out times apply to new stays).
 REPLAN_FIELDS = {"before_minutes", "after_minutes", "pin_policy", "turnover_codes"}
 # Tenant default → the property field that, when unset, follows it.

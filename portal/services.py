@@ -20,7 +20,8 @@ from locks.planning import codes_sync_for_booking
 from locks.turnover import turnover_codes_sync
 from portal.models import Booking, BookingFeed, BookingSource, BookingStatus, Property, Tenant
 
-UPDATABLE_FIELDS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "notes")
+UPDATABLE_FIELDS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "notes",
+                    "language")
 OVERLAP_CONSTRAINT = "booking_no_overlapping_stays"  # portal/migrations/0005 (PostgreSQL)
 
 
@@ -102,6 +103,7 @@ def booking_create(
     notes: str = "",
     feed: BookingFeed | None = None,
     channel_ref: str = "",
+    language: str = "",
     actor: User | None = None,
     now: datetime | None = None,
 ) -> Booking:
@@ -133,6 +135,7 @@ def booking_create(
                 feed=feed,
                 channel_ref=channel_ref[:60],
                 notes=notes,
+                language=language.strip().lower()[:8],
             )
     except IntegrityError as exc:
         _overlap_from_integrity(exc, prop, check_in, check_out, None)

@@ -183,6 +183,12 @@ else:
     EMAIL_HOST_PASSWORD = unquote(_mail.password or "")
     EMAIL_USE_TLS = _mail.scheme in {"smtp+tls", "submission"}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Lockstep <lockstep@localhost>")
+# Guest texts (portal/sms.py): the console by default; "portal.sms.TwilioSmsBackend" with the TWILIO_*
+# variables sends them through Twilio, whose delivery reports come back signed with the auth token.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "portal.sms.ConsoleSmsBackend")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "")  # a phone number, or a Messaging Service SID ("MG…")
 
 Q_BROKER = os.environ.get("Q_BROKER", "orm")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

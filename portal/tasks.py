@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from portal.alerts import alerts_send, digest_send
 from portal.feeds import feeds_import_all
+from portal.messages import messages_send_due
 
 
 def import_feeds() -> int:
@@ -21,3 +22,10 @@ def send_alerts() -> int:
 def send_daily_digest() -> int:
     """Once a day: one summary mail per tenant with open problems. Returns mails sent."""
     return digest_send(now=timezone.now())
+
+
+def send_messages() -> str:
+    """Every minute: guest code messages due, sent only when every door has confirmed its code (DESIGN §4)."""
+    report = messages_send_due(now=timezone.now())
+    return (f"sent {len(report.sent)}, held {len(report.held)}, backup codes sent {len(report.backups)}, "
+            f"escalated {len(report.escalated)}")

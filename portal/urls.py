@@ -10,6 +10,7 @@ from portal import (
     csv_import_views,
     guest_views,
     invitation_views,
+    message_views,
     oauth_views,
     owner_views,
     property_views,
@@ -41,6 +42,9 @@ tenant_patterns = [
     path("bookings/<int:booking_id>/cancel/", views.booking_cancel, name="booking_cancel"),
     path("bookings/<int:booking_id>/guest-link/", guest_views.guest_link_new, name="guest_link_new"),
     path("bookings/<int:booking_id>/guest-link/off/", guest_views.guest_link_off, name="guest_link_off"),
+    path("bookings/<int:booking_id>/messages/send/", message_views.message_send_now_view, name="message_send_now"),
+    path("bookings/<int:booking_id>/messages/<int:message_id>/resend/", message_views.message_resend_view,
+         name="message_resend"),
     path("activity/export/", activity_export.activity_export_page, name="activity_export"),
     path("activity/export.csv", activity_export.activity_export_csv, name="activity_export_csv"),
     path("owner/", owner_views.owner_home, name="owner_home"),
@@ -54,6 +58,7 @@ tenant_patterns = [
         name="settings_invitation_revoke",
     ),
     path("settings/defaults/", settings_views.tenant_defaults, name="settings_defaults"),
+    path("settings/messages/", message_views.message_templates, name="message_templates"),
     path("settings/api-keys/", api_key_views.api_key_list, name="api_key_list"),
     path("settings/api-keys/<int:key_id>/revoke/", api_key_views.api_key_revoke_view, name="api_key_revoke"),
     path("", include("portal.lock_urls")),
@@ -68,6 +73,8 @@ urlpatterns = [
     # The guest page: no login; the token is the key (portal/guest_views.py).
     path("g/<str:token>/", guest_views.guest_page, name="guest_page"),
     path("g/<str:token>/report/", guest_views.guest_report, name="guest_report"),
+    # Twilio's signed delivery reports for guest texts (portal/message_views.py).
+    path("sms/twilio/status/<int:message_id>/", message_views.twilio_status, name="twilio_status"),
     # The one OAuth redirect URI registered with every vendor (portal/oauth_views.py).
     path("oauth/callback/", oauth_views.oauth_callback, name="oauth_callback"),
     path("account/two-factor/", two_factor_views.two_factor_home, name="two_factor_home"),

@@ -241,6 +241,7 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
         "issues": issues,
         "in_motion": any(in_motion(code) for code in codes),
         "backup_locks": locks_with_a_ready_backup(booking) if booking.status == BookingStatus.CONFIRMED else [],
+        "guest_messages": list(booking.messages.order_by("-created_at", "-id")[:20]),
     }
 
 

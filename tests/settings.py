@@ -5,6 +5,7 @@ from portal.settings import Q_CLUSTER
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SMS_BACKEND = "portal.sms.LocmemSmsBackend"
 # Tasks enqueued with async_task run inline, so a test sees their effect without a worker.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 STORAGES = {

@@ -212,3 +212,13 @@ def test_it_lists_bookings_by_tab_and_search(client, world):
     assert names(q="okafor") == {"Ben Okafor"}
     partial = client.get(url, {"q": "ana"}, headers={"HX-Request": "true"})
     assert b'id="results"' in partial.content and b"<html" not in partial.content
+
+
+def test_it_keeps_the_guest_s_language_for_their_messages(client, world):
+    client.force_login(world.bob)
+    client.post(reverse("booking_create", args=["seaside"]), _form(world, guest_name="Inês Sá", language=" PT "))
+    booking = Booking.objects.get(guest_name="Inês Sá")
+    assert booking.language == "pt"
+
+    edit = client.get(reverse("booking_edit", args=["seaside", booking.pk])).content.decode()
+    assert 'name="language"' in edit and 'value="pt"' in edit

@@ -24,7 +24,16 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils import timezone
 
 from locks.models import AccessCode, Activity, Lock, LockCommand, LockIssue
-from portal.models import ApiKey, Booking, BookingConflict, BookingFeed, Invitation, Membership, Role
+from portal.models import (
+    ApiKey,
+    Booking,
+    BookingConflict,
+    BookingFeed,
+    Invitation,
+    Membership,
+    Message,
+    Role,
+)
 from providers.models import ProviderAccount, WebhookEvent
 from tests import factories
 
@@ -81,6 +90,7 @@ class Targets:
     feed: BookingFeed
     conflict: BookingConflict
     person_code: AccessCode
+    message: Message
 
 
 @pytest.fixture
@@ -113,12 +123,15 @@ def targets(world) -> Targets:
         invitation=invitation, feed=feed, conflict=conflict,
         person_code=factories.AccessCodeFactory(tenant=world.seaside, lock=world.other_lock, booking=None,
                                                 purpose="cleaner", holder_name="Walk", pin="738291"),
+        message=Message.objects.create(tenant=world.seaside, booking=world.other_booking, kind="code_delivery",
+                                       channel="email", recipient="walk@example.com", status="sent",
+                                       created_at=now),
     )
 
 
 def footprint() -> tuple[int, ...]:
     """Row counts that any write through a page would change (and open invitations, which a revoke ends)."""
-    models = (Activity, LockCommand, Booking, Membership, ProviderAccount, Lock, ApiKey, BookingFeed)
+    models = (Activity, LockCommand, Booking, Membership, ProviderAccount, Lock, ApiKey, BookingFeed, Message)
     open_invitations = Invitation.objects.filter(accepted_at=None, revoked_at=None).count()
     return (*(model.objects.count() for model in models), open_invitations)
 
@@ -153,6 +166,7 @@ KWARG_VALUES: dict[str, Callable[[Targets, str], Any]] = {
     "feed_id": lambda t, r: t.feed.pk,
     "conflict_id": lambda t, r: t.conflict.pk,
     "invitation_id": lambda t, r: t.invitation.pk,
+    "message_id": lambda t, r: t.message.pk,
     "action": _action,
 }
 
