@@ -87,6 +87,16 @@ def unconfirmed(doors: list[Door]) -> list[Door]:
     return [door for door in doors if not door.confirmed]
 
 
+def next_look(doors: list[Door], now: datetime, *, every: timedelta) -> datetime:
+    """When a message held for these doors is next worth asking about by the clock alone (a change to a code
+    of the stay is news at once): a door on its way turns late when its programming time plus the grace has
+    passed (its programming moves the code anyway); a late door is asked about again `every`."""
+    grace = timedelta(minutes=engine().LATE_ALERT_MINUTES)
+    moments = [door.code.program_at + grace if door.on_its_way(now) and door.code is not None
+               and door.code.program_at is not None else now + every for door in unconfirmed(doors)]
+    return min(moments, default=now + every)
+
+
 def late(doors: list[Door], now: datetime) -> list[Door]:
     """Doors not confirmed that should have been by now (the ones staff must look at)."""
     return [door for door in unconfirmed(doors) if not door.on_its_way(now)]

@@ -29,7 +29,7 @@ from django.db.models.functions import Cast
 from locks.activity import activity_record
 from locks.backup import backup_code_hand_out, locks_with_a_ready_backup
 from locks.issues import issue_open, issues_resolve
-from locks.models import IssueKind, IssueStatus, LockIssue
+from locks.models import AccessCode, IssueKind, IssueStatus, LockIssue
 from portal.alerts import alerts_send_soon
 from portal.message_delivery import (
     Delivery,
@@ -40,6 +40,7 @@ from portal.message_delivery import (
     door_lines,
     late,
     message_deliver,
+    next_look,
     recipient_for,
     stay_doors,
     unconfirmed,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 # The largest send offset a property may have; bounds the scan for new stays (an index range).
 MAX_OFFSET = timedelta(hours=168)
+RECHECK = timedelta(minutes=5)  # a held message with nothing new about it is asked again this often
 BATCH = 500
 
 
@@ -88,7 +90,8 @@ def _claim(message: Message, *, now: datetime) -> bool:
     return bool(claimed)
 
 
-def _hold(message: Message, why: str, doors: list[Door], *, now: datetime) -> None:
+def _hold(message: Message, why: str, doors: list[Door], *, now: datetime, look_again: datetime) -> None:
+    Message.objects.filter(pk=message.pk).update(checked_at=now, look_again_at=look_again)
     if message.status != MessageStatus.HELD or message.why_held != why:
         Message.objects.filter(pk=message.pk).update(status=MessageStatus.HELD, why_held=why[:300])
         message.status, message.why_held = MessageStatus.HELD, why
@@ -120,13 +123,13 @@ def message_try_send(*, message: Message, now: datetime, links: GuestLinks | Non
         lines = door_lines(doors, kind=message.kind)
     except NotTrue as why:
         # Issues only for doors that are late: a just-in-time door whose turn has not come is on schedule.
-        _hold(message, str(why), late(doors, now), now=now)
+        _hold(message, str(why), late(doors, now), now=now, look_again=next_look(doors, now, every=RECHECK))
         return None
     if not message.recipient:  # the booking may have gained one since the message was made
         message.recipient = recipient_for(message.booking, message.channel)
         Message.objects.filter(pk=message.pk).update(recipient=message.recipient)
     if not message.recipient:
-        _hold(message, "No email or phone for the guest", [], now=now)
+        _hold(message, "No email or phone for the guest", [], now=now, look_again=now + RECHECK)
         return None
     if not _claim(message, now=now):
         return None
@@ -203,13 +206,23 @@ def booking_fallback(*, booking: Booking, now: datetime, links: GuestLinks | Non
 
 
 def _waiting(*, now: datetime) -> list[Message]:
-    """Automatic code messages still held for stays that have not ended (and got no backup instead)."""
+    """Automatic code messages still held for stays that have not ended (and got no backup instead), that
+    are worth asking about again: a code of the stay (or the stay) changed since they were last held, their
+    second offset came since, or the clock reached their next look (`next_look`: a just-in-time door's
+    programming time, or RECHECK for a late one). Asking every held message every minute cost more than the
+    engine's own minute work (`simulate`: 16 tries a step; a just-in-time door holds its stay's message for
+    most of a day)."""
     backup_sent = Message.objects.filter(booking=OuterRef("booking"), automatic=True, kind=MessageKind.BACKUP_CODE,
                                          status=MessageStatus.SENT)
+    code_changed = AccessCode.objects.filter(booking=OuterRef("booking"), updated_at__gt=OuterRef("checked_at"))
+    second = F("booking__check_in") - _hours("booking__property__message_second_offset_hours")
     return list(
         Message.objects.filter(status=MessageStatus.HELD, automatic=True, kind=MessageKind.CODE_DELIVERY,
                                booking__status=BookingStatus.CONFIRMED, booking__check_out__gt=now)
         .exclude(Exists(backup_sent))
+        .annotate(second_at=second)
+        .filter(Q(look_again_at__isnull=True) | Q(look_again_at__lte=now) | Exists(code_changed)
+                | Q(booking__updated_at__gt=F("checked_at")) | Q(second_at__gt=F("checked_at"), second_at__lte=now))
         .select_related("booking__property", "booking__tenant").order_by("booking__check_in", "pk")[:BATCH]
     )
 

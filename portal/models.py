@@ -360,6 +360,8 @@ class Message(models.Model):
     provider_id = models.CharField(max_length=100, blank=True)  # e.g. Twilio's message SID
     error = models.CharField(max_length=300, blank=True)  # our words, never the provider's body
     claimed_at = models.DateTimeField(null=True, blank=True)  # a sender took it (at most one send)
+    checked_at = models.DateTimeField(null=True, blank=True)  # a held message: when its doors were last asked
+    look_again_at = models.DateTimeField(null=True, blank=True)  # … and when the clock alone makes it worth asking
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -32,6 +32,9 @@ def test_it_sets_every_code_in_its_window_with_one_create_and_one_delete_when_no
     assert (report["unexplained"], report["silently_wrong"], report["double_sends"], report["left_after_end"],
             report["duplicate_pins_on_lock"]) == (0, 0, 0, 0, 0)
     assert 0 < report["first_use_recorded"] <= 6  # simulated guests arrived and the locks said so
+    # Guests were told their codes, each PIN held by its door when it was sent.
+    assert report["messages_sent"] > 0
+    assert (report["messages_unconfirmed_pin"], report["guests_not_told_unexplained"]) == (0, 0)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -147,3 +150,42 @@ def test_a_channel_booking_that_overlaps_a_stay_staff_moved_is_refused_and_count
 
     assert list(Booking.objects.filter(tenant=fleet.tenant).values_list("external_ref", flat=True)) == ["moved"]
     assert fleet_report(fleet, Observations())["booking_overlaps_refused"] == 1
+
+
+def test_check_fails_on_a_message_carrying_an_unconfirmed_pin_and_on_guests_not_told_unexplained():
+    from locks.management.commands.simulate import invariant_problems
+
+    report = {"started": 10, "set_in_window": 10, "late_with_issue": 0, "unexplained": 0, "silently_wrong": 0,
+              "duplicate_pins_on_lock": 0, "double_sends": 0, "left_after_end": 0, "first_use_recorded": 2,
+              "messages_sent": 12, "messages_unconfirmed_pin": 1, "guests_not_told_unexplained": 2}
+
+    assert invariant_problems(report, faults="default", per_code=[]) == [
+        "messages_unconfirmed_pin = 1", "guests_not_told_unexplained = 2"]
+    assert invariant_problems({**report, "messages_sent": 0, "messages_unconfirmed_pin": 0,
+                               "guests_not_told_unexplained": 0}, faults="default", per_code=[]) == [
+        "messages_sent = 0: no guest was told their code"]
+
+
+def test_a_message_carrying_a_pin_its_door_does_not_hold_is_counted(db):
+    """The detector itself: the portal believes the code is on the door (set), the simulated lock does not
+    hold it, and the guest is told — that message is what `messages_unconfirmed_pin` exists to catch."""
+    from datetime import timedelta
+
+    from locks.management.simulation.fleet import START, _apply_booking_change, fleet_build
+    from locks.management.simulation.guests import GuestLedger, guest_contact, guests_tell, recording_backends
+    from locks.models import AccessCode, CodeStatus
+
+    fleet = fleet_build(bookings=1, locks=2, days=1, faults="none", seed=5)  # its plan is not played
+    stay = {"property": fleet.properties[0], "guest": "Told Too Soon", "check_in": START + timedelta(hours=5),
+            "check_out": START + timedelta(hours=30), "ref": "soon", **guest_contact(1)}
+    _apply_booking_change(fleet, "create", stay, now=START)
+    codes = AccessCode.objects.filter(booking__external_ref="soon")
+    assert codes.count() == 2
+    codes.update(status=CodeStatus.SET)  # what a lying status would claim; the simulated locks hold nothing
+    ledger = GuestLedger()
+
+    with recording_backends():
+        guests_tell(fleet, ledger, now=START + timedelta(minutes=1))
+
+    assert ledger.sent >= 1
+    assert sorted({code_id for _, code_id in ledger.unconfirmed}) == sorted(codes.values_list("pk", flat=True))

@@ -22,7 +22,12 @@ than an hour after ends_at with no open issue), `vendor_calls` (simulator calls 
 (`writes`, `writes_per_code`, `status_polls_per_write`, `reads_per_lock_per_day`, `set_in_window_pct`) and
 `early_exposure` (mean and max minutes a code was live on a just-in-time lock before its window, and the
 tenant's maximum: `--check` fails beyond it), `lead_changes` (times a lock's adaptive lead moved; `--check`
-with `--faults none` fails on any), `seconds`.
+with `--faults none` fails on any), `booking_overlaps_refused` (channel bookings refused because staff had moved
+another stay into their dates), `seconds`; and the guests' messages (guests.py): `messages_sent`,
+`messages_unconfirmed_pin` (a message carrying a PIN its door did not hold when it was sent; `--check` fails on
+any), `messages_after_vendor_lie` (the same, where the simulated vendor had lied about that code), and
+`guests_not_told_by_checkin` / `guests_not_told_unexplained` (not told by check-in with no `guest_not_told`
+issue; `--check` fails on any).
 
 `--workers K` runs the same fleet with the engine in K real `qcluster` processes on PostgreSQL, sampling
 invariants during the run (more keys, same `--check`): see locks/management/simulation/.
@@ -52,6 +57,7 @@ from locks.management.simulation.fleet import (
     fleet_run,
     invariant_problems,
 )
+from locks.management.simulation.guests import recording_backends
 from providers.simulator import FAULT_PRESETS
 
 __all__ = ["Command", "invariant_problems", "tasks_inline"]
@@ -99,7 +105,7 @@ class Command(BaseCommand):
             # would take minutes. Durability of this connection's writes is not worth that here.
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA synchronous=OFF")
-        with time_machine.travel(START, tick=False) as traveller, tasks_inline(), \
+        with time_machine.travel(START, tick=False) as traveller, tasks_inline(), recording_backends(), \
                 use_rng(random.Random(f"pins-{options['seed']}")):
             fleet = fleet_build(
                 bookings=options["bookings"], locks=options["locks"], days=options["days"],
@@ -112,6 +118,11 @@ class Command(BaseCommand):
         else:
             fleet_delete(fleet)
         per_code, unexplained = report.pop("_per_code"), report.pop("_unexplained")
+        untrue, untold = report.pop("_unconfirmed_messages", []), report.pop("_not_told_unexplained", [])
+        if untrue:
+            self.stderr.write(f"(message id, code id) of messages carrying a PIN its door did not hold: {untrue}")
+        if untold:
+            self.stderr.write(f"stays whose guest was not told by check-in, with no issue saying so: {untold}")
         self._report(report, began=began, options=options, per_code=per_code, unexplained=unexplained, extra=[])
 
     def _handle_workers(self, began: float, options: dict[str, Any]) -> None:

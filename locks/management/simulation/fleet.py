@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import Count, Min, Q
 
+from locks.management.simulation.guests import GuestLedger, guest_contact, guests_report, guests_tell
 from locks.models import (
     AccessCode,
     Activity,
@@ -61,6 +62,7 @@ class Fleet:
 @dataclass
 class Observations:
     at_start: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # code id → (status, starts_at)
+    guests: GuestLedger | None = None  # the guest messages sent (in-process runs: guests.py)
 
 
 
@@ -115,7 +117,8 @@ def _booking_plan(
             booked_at = max(START, check_in - timedelta(hours=rng.uniform(2, 96)))
         ref = f"sim-{n + 1}"
         plan.append((booked_at, "create", {"ref": ref, "property": prop, "check_in": check_in,
-                                           "check_out": check_out, "guest": f"Guest {n + 1}"}))
+                                           "check_out": check_out, "guest": f"Guest {n + 1}",
+                                           **guest_contact(n + 1)}))
         change = rng.random()
         if change < 0.05:
             plan.append((booked_at + (check_in - booked_at) * rng.uniform(0.2, 0.9), "cancel", {"ref": ref}))
@@ -135,7 +138,8 @@ def fleet_run(fleet: Fleet, *, move_to: Callable[[datetime], Any]) -> Observatio
     from locks.sweep import sweep
     from locks.tick import tick
 
-    observations = Observations()
+    ledger = GuestLedger()
+    observations = Observations(guests=ledger)
     plan = list(fleet.plan)
     now, previous = START, START - STEP
     health_at = START
@@ -151,6 +155,7 @@ def fleet_run(fleet: Fleet, *, move_to: Callable[[datetime], Any]) -> Observatio
         if now >= health_at:
             tasks.health()
             health_at = now + HEALTH_EVERY
+        guests_tell(fleet, ledger, now=now)
         _observe_starts(fleet, observations, after=previous, until=now)
         previous, now = now, _next_step(fleet, now, plan)
     return observations
@@ -163,6 +168,7 @@ def _apply_booking_change(fleet: Fleet, what: str, details: dict[str, Any], *, n
         if what == "create":
             booking_create(tenant=fleet.tenant, property=details["property"], guest_name=details["guest"],
                            check_in=details["check_in"], check_out=details["check_out"],
+                           guest_email=details.get("email", ""), guest_phone=details.get("phone", ""),
                            external_ref=details["ref"], source="api", now=now)
             return
         booking = Booking.objects.filter(tenant=fleet.tenant, external_ref=details["ref"]).first()
@@ -315,7 +321,7 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
     )
     # Arrivals: stays whose guest the locks reported opening a door (the simulator's guests "arrive").
     first_use_recorded = Booking.objects.filter(tenant=fleet.tenant, first_entry_at__isnull=False).count()
-    return {
+    report = {
         "codes": len(codes),
         "by_status": dict(sorted(Counter(code.status for code in codes).items())),
         "first_use_recorded": first_use_recorded,
@@ -335,6 +341,9 @@ def fleet_report(fleet: Fleet, observations: Observations) -> dict[str, Any]:
         "_per_code": per_code,
         "_unexplained": unexplained,
     }
+    if observations.guests is not None:
+        report.update(guests_report(fleet, observations.guests))
+    return report
 
 
 WRITE_CALLS = ("create", "update", "delete")
@@ -403,6 +412,11 @@ def invariant_problems(
             problems.append(f"the adaptive lead moved {report['lead_changes']} time(s) on healthy locks")
     if report["started"] and not report.get("first_use_recorded"):
         problems.append("first_use_recorded = 0: no guest's entry reached a booking")
+    if "messages_sent" in report:  # in-process runs tell the guests (guests.py)
+        problems += [f"{key} = {report[key]}" for key in ("messages_unconfirmed_pin", "guests_not_told_unexplained")
+                     if report[key]]
+        if report["started"] and not report["messages_sent"]:
+            problems.append("messages_sent = 0: no guest was told their code")
     return problems
 
 
