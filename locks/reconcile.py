@@ -202,8 +202,9 @@ def lock_clear(*, lock: Lock, refs: list[str], now: datetime, command: LockComma
         message=f"Clearing {lock.name}: {len(refs)} code(s) to delete, then {requeued} to program again",
         data={"refs": refs, "requeued": requeued},
     )
-    issues_resolve(lock=lock, code=None, kinds=[IssueKind.DESYNC, IssueKind.UNMANAGED_CODE], now=now,
-                   why="lock cleared")
-    for issue in LockIssue.objects.filter(lock=lock, status=IssueStatus.OPEN, kind=IssueKind.DESYNC):
-        issues_resolve(lock=lock, code=issue.access_code, kinds=[IssueKind.DESYNC], now=now, why="lock cleared")
+    # Queued is not gone: the unmanaged-code and desync issues stay open until a read of the lock, queued
+    # behind the removals and the codes programmed again, finds it as it should be (a removal can wait behind
+    # a busy lock for minutes, and meanwhile a past guest's PIN may still open the door).
+    if refs:
+        lock_queue_read(lock=lock, now=now)
     return requeued

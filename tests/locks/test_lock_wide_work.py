@@ -105,3 +105,25 @@ def test_test_connection_opens_and_resolves_auth_failed_like_the_health_task(pla
     assert place.account.status == AccountStatus.OK
     assert not open_auth.exists()
     assert LockIssue.objects.filter(kind=IssueKind.AUTH_FAILED, status=IssueStatus.RESOLVED).count() == 2
+
+
+def test_clearing_a_lock_resolves_its_unmanaged_code_issue_only_once_a_read_finds_the_code_gone(single, cloud):
+    """Seen in the 300-booking harsh runs (`overstay_unflagged`, `orphan_codes`): "Delete all" resolved the
+    lock's unmanaged-code issue as soon as the removals were queued; one of them waited behind a busy lock,
+    and a past guest's code stayed on the door for minutes with no issue saying so."""
+    from locks.reconcile import lock_clear
+    from tests.locks.conftest import reconcile_now
+
+    cloud.codes.setdefault("front", {})["keypad-1"] = ObservedCode("keypad-1", name="Guest 267", pin="246810")
+    reconcile_now(lock=single.native, now=T0)
+    issue = LockIssue.objects.get(kind=IssueKind.UNMANAGED_CODE, status=IssueStatus.OPEN)
+
+    with transaction.atomic():
+        lock_clear(lock=single.native, refs=["keypad-1"], now=T0 + timedelta(minutes=1))
+
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.OPEN  # queued is not gone: the PIN still opens the door
+    dispatch_lock(lock_id=single.native.pk, now=T0 + timedelta(minutes=2))
+    assert "keypad-1" not in cloud.codes["front"]
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.RESOLVED  # the read after the removals found it gone
