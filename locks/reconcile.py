@@ -31,10 +31,8 @@ from locks.models import (
     CommandAction,
     CommandState,
     IssueKind,
-    IssueStatus,
     Lock,
     LockCommand,
-    LockIssue,
     Verification,
 )
 from locks.planning import code_requeue_create, lock_reprogram
