@@ -3,7 +3,7 @@ open issues, a lock's work in progress."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,6 +75,19 @@ class AttentionItem:
     account: ProviderAccount | None = None
 
 
+def _open_code_issues(
+    tenant: Tenant, kind: str, *, property_ids: list[int] | None
+) -> Iterator[tuple[LockIssue, AccessCode]]:
+    """Open issues of `kind` on a code, oldest first, with their code (and its lock and booking)."""
+    issues = (LockIssue.objects.for_tenant(tenant).filter(kind=kind, status=IssueStatus.OPEN)
+              .select_related("access_code__lock", "access_code__booking").order_by("first_seen_at", "pk"))
+    if property_ids is not None:
+        issues = issues.filter(lock__property_id__in=property_ids)
+    for issue in issues:
+        if issue.access_code is not None:
+            yield issue, issue.access_code
+
+
 def attention_queue(
     *, tenant: Tenant, now: datetime, properties: Iterable[Property] | None = None
 ) -> list[AttentionItem]:
@@ -86,20 +99,14 @@ def attention_queue(
     settings = engine()
     codes = AccessCode.objects.for_tenant(tenant).select_related("lock", "booking")
     locks = Lock.objects.for_tenant(tenant).filter(managed=True).select_related("property")
+    property_ids: list[int] | None = None
     if properties is not None:
         property_ids = [p.pk for p in properties]
         codes = codes.filter(lock__property_id__in=property_ids)
         locks = locks.filter(property_id__in=property_ids)
     items: list[AttentionItem] = []
     # First: a guest's PIN that may still open the door after check-out (an open overstay issue).
-    overstays = (LockIssue.objects.for_tenant(tenant).filter(kind=IssueKind.OVERSTAY, status=IssueStatus.OPEN)
-                 .select_related("access_code__lock", "access_code__booking").order_by("first_seen_at", "pk"))
-    if properties is not None:
-        overstays = overstays.filter(lock__property_id__in=property_ids)
-    for issue in overstays:
-        code = issue.access_code
-        if code is None:
-            continue
+    for issue, code in _open_code_issues(tenant, IssueKind.OVERSTAY, property_ids=property_ids):
         items.append(AttentionItem(
             kind="code_overstay", title=f"{code.name} is still on {code.lock.name} after check-out",
             detail=(f"ended {code.ends_at:%Y-%m-%d %H:%M} UTC" if code.ends_at else "")
@@ -107,14 +114,7 @@ def attention_queue(
             since=issue.first_seen_at, code=code, lock=code.lock,
         ))
     # A guest whose code message is held because a door has not confirmed their code (portal/messages.py).
-    not_told = (LockIssue.objects.for_tenant(tenant).filter(kind=IssueKind.GUEST_NOT_TOLD, status=IssueStatus.OPEN)
-                .select_related("access_code__lock", "access_code__booking").order_by("first_seen_at", "pk"))
-    if properties is not None:
-        not_told = not_told.filter(lock__property_id__in=property_ids)
-    for issue in not_told:
-        code = issue.access_code
-        if code is None:
-            continue
+    for issue, code in _open_code_issues(tenant, IssueKind.GUEST_NOT_TOLD, property_ids=property_ids):
         items.append(AttentionItem(
             kind="guest_not_told", title=f"guest not told: {code.lock.name} not confirmed",
             detail="staff alerted: no backup code" if issue.data.get("escalated") else "the code message is held",
