@@ -33,13 +33,15 @@ def test_bob_sends_the_door_codes_once_every_door_holds_its_code(page, live_serv
     login(page, "bob")
     page.goto(f"{live_server.url}/t/seaside/bookings/{booking.pk}/")
     page.get_by_role("button", name="Send door codes now").click()
-    expect(page.get_by_text("Dune back")).to_be_visible()  # refused, naming the door not confirmed
+    # Refused, naming the door not confirmed (waiting for that answer before the next click: the door's name
+    # alone is on the page already).
+    expect(page.get_by_text("Dune back not confirmed")).to_be_visible(timeout=15_000)
     assert mail.outbox == []
 
     AccessCode.objects.filter(pk=back_code.pk).update(status=CodeStatus.SET, verification=Verification.VENDOR_ACK)
     page.get_by_role("button", name="Send door codes now").click()
     row = page.locator("#guest-messages tbody tr").first
-    expect(row.locator(".chip")).to_have_text("Sent")
+    expect(row.locator(".chip")).to_have_text("Sent", timeout=15_000)
     expect(page.get_by_text("sent by email")).to_be_visible()
     screenshot(page, "booking-guest-message-sent")
 
