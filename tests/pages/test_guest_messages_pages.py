@@ -167,3 +167,17 @@ def test_bob_sets_the_property_s_message_offsets_and_the_second_must_come_later(
     response = client.post(edit, {**base, "message_offset_hours": "3", "message_second_offset_hours": "3"})
     assert response.status_code == 400 and "Choose fewer hours than for sending the codes." in response.content.decode()
     assert Property.objects.get(pk=world.dune.pk).message_offset_hours == 48
+
+
+def test_send_now_refuses_a_kind_it_does_not_send_and_sends_nothing(client, reachable):
+    from django.core import mail
+
+    from portal.models import Message
+
+    _confirm(reachable)
+    client_for(client, reachable.bob)
+    for kind in ("backup_code", "nonsense", ""):
+        response = client.post(_send_url(reachable.booking), {"kind": kind}, follow=True)
+        assert response.status_code == 200
+        assert "That message cannot be sent from here." in response.content.decode()
+    assert not Message.objects.exists() and mail.outbox == []
