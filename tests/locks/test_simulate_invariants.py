@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from locks.management.simulation.invariants import (
     CodeView,
     DeviceView,
     IssueView,
+    Sampler,
     Snapshot,
     Watch,
     device_concurrent_ops,
+    dossier,
     false_set,
     late_unflagged,
     orphan_codes,
@@ -161,3 +165,29 @@ def test_an_instant_invariant_counts_at_the_first_sample():
     watch.observe(NOW, {("aa_1", LOCK)})
 
     assert watch.subjects() == {"aa_1"}
+
+
+def test_a_finding_is_reported_new_once_when_first_confirmed():
+    watch = Watch(grace=timedelta(minutes=2))
+
+    assert watch.observe(NOW, {(10, "v1")}) == set()
+    assert watch.observe(NOW + timedelta(minutes=2), {(10, "v1")}) == {(10, "v1")}
+    assert watch.observe(NOW + timedelta(minutes=3), {(10, "v1")}) == set()  # already a finding
+
+
+@pytest.mark.django_db
+def test_a_findings_dossier_keeps_the_vendors_operations_on_that_code_only():
+    state = snapshot([code(ends=timedelta(days=5)), code(11, ref="ac_2", ends=timedelta(days=5))], {"ac_2": held(11)},
+                     operations=[op("aa_1", state="succeeded", desync=True), op("aa_2", code_id=11)])
+    later = [snapshot(state.codes, state.devices[0].codes, operations=state.devices[0].operations,
+                      now=NOW + timedelta(days=2, minutes=minutes)) for minutes in (0, 3)]
+    sampler = Sampler()
+
+    assert sampler.sample(state) == {} and sampler.sample(later[0]) == {}  # the lie excused it at first
+    assert sampler.sample(later[1]) == {"false_set": {(10, NOW - timedelta(hours=3))}}
+
+    found = dossier(state, "false_set", (10, NOW - timedelta(hours=3)))
+    assert found["code"]["pin"] == "483920" and found["code"]["status"] == "set"
+    assert [item["id"] for item in found["device_operations"]] == ["aa_1"]
+    assert found["device_codes"] == {"ac_2": held(11)}
+    assert found["commands"] == [] and found["history"] == []

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from locks.conf import engine
 from locks.models import (
     AccessCode,
+    Activity,
     CodeStatus,
     CommandAction,
     CommandState,
@@ -221,12 +222,16 @@ class Watch:
     seen: dict[Key, tuple[datetime, int]] = field(default_factory=dict)  # key → (first seen, samples)
     findings: set[Key] = field(default_factory=set)
 
-    def observe(self, now: datetime, keys: Iterable[Key]) -> None:
+    def observe(self, now: datetime, keys: Iterable[Key]) -> set[Key]:
+        """Take one sample's keys; return the findings it confirmed for the first time."""
         self.seen = {key: (self.seen[key][0], self.seen[key][1] + 1) if key in self.seen else (now, 1)
                      for key in keys}
         needed = 1 if self.grace == timedelta(0) else 2
-        self.findings.update(key for key, (first, samples) in self.seen.items()
-                             if samples >= needed and now - first >= self.grace)
+        confirmed = {key for key, (first, samples) in self.seen.items()
+                     if samples >= needed and now - first >= self.grace}
+        new = confirmed - self.findings
+        self.findings.update(confirmed)
+        return new
 
     def subjects(self) -> set[Hashable]:
         return {key[0] for key in self.findings}
@@ -239,10 +244,12 @@ class Sampler:
         self.watches = {name: Watch(grace) for name, grace in graces().items()}
         self.samples = 0
 
-    def sample(self, snapshot: Snapshot) -> None:
+    def sample(self, snapshot: Snapshot) -> dict[str, set[Key]]:
+        """Take one snapshot; return the findings it confirmed for the first time, by invariant."""
         self.samples += 1
-        for name, sampler in SAMPLERS.items():
-            self.watches[name].observe(snapshot.now, sampler(snapshot))
+        new = {name: self.watches[name].observe(snapshot.now, sampler(snapshot))
+               for name, sampler in SAMPLERS.items()}
+        return {name: keys for name, keys in new.items() if keys}
 
     def counts(self) -> dict[str, int]:
         return {name: len(watch.subjects()) for name, watch in self.watches.items()}
@@ -250,6 +257,38 @@ class Sampler:
     def examples(self, limit: int = 5) -> dict[str, list[str]]:
         return {name: [str(subject) for subject in sorted(watch.subjects(), key=str)[:limit]]
                 for name, watch in self.watches.items() if watch.findings}
+
+
+def dossier(snapshot: Snapshot, name: str, key: Key) -> dict[str, Any]:
+    """What was known when a finding was confirmed, to trace it afterwards: the portal's view of the code, what
+    its lock held, the simulated vendor's operations on it (pruned from the device after a few days), its
+    commands and its history. PINs appear as they are in the simulation's own tables: this is a test fleet."""
+    subject = key[0]
+    code_id = subject if isinstance(subject, int) else None
+    lock_id = subject[0] if isinstance(subject, tuple) else None
+    code = snapshot.code_by_pk.get(code_id) if code_id is not None else None
+    if code is not None:
+        lock_id = code.lock_id
+    device = next((device for device in snapshot.devices if device.lock_id == lock_id), None)
+    commands = LockCommand.objects.filter(lock_id=lock_id or 0).order_by("id")
+    history = Activity.objects.filter(lock_id=lock_id or 0).order_by("created_at", "id")
+    if code_id is not None:
+        commands, history = commands.filter(access_code_id=code_id), history.filter(access_code_id=code_id)
+    return {
+        "invariant": name, "key": [str(part) for part in key], "now": snapshot.now.isoformat(),
+        "code": None if code is None else {**code.__dict__, "starts_at": str(code.starts_at),
+                                           "ends_at": str(code.ends_at), "updated_at": str(code.updated_at)},
+        "device_codes": {} if device is None else device.codes,
+        "device_operations": [] if device is None else [
+            op for op in device.operations if code_id is None or op.get("code_id") == code_id],
+        "issues": [issue.__dict__ | {"refs": sorted(issue.refs)} for issue in snapshot.issues
+                   if issue.lock_id == lock_id],
+        "commands": [{field: str(value) for field, value in row.items()} for row in commands.values(
+            "id", "access_code_id", "action", "state", "attempt", "vendor_ref", "target_ref", "sent_code_ref",
+            "sent_at", "finished_at", "reason", "vendor_detail", "created_at")[:200]],
+        "history": [f"{at.isoformat()} {verb}: {message}" for at, verb, message in history.values_list(
+            "created_at", "verb", "message")[:400]],
+    }
 
 
 # --------------------------------------------------------------------------- taking a snapshot

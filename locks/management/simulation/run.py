@@ -26,6 +26,7 @@ Every wait is bounded, and the clusters are stopped by process group on every wa
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -52,7 +53,7 @@ from locks.apps import SCHEDULES
 from locks.management.commands.simulate_qcluster import CLUSTER_ENV, STATE_ENV, STEP_TASK_PREFIX
 from locks.management.simulation import fleet as sim
 from locks.management.simulation.clock import SharedClock, clock_follow, clock_restore
-from locks.management.simulation.invariants import Sampler, snapshot_take
+from locks.management.simulation.invariants import Sampler, dossier, snapshot_take
 from locks.management.simulation.operator import operator_act, operator_plan
 from locks.management.simulation.processes import Clusters
 from providers.models import SimulatedDevice, WebhookEvent
@@ -66,6 +67,7 @@ DRAIN_MINUTES = 20  # virtual minutes after the end for answers, retries and eve
 DRAIN_SECONDS = 240.0  # the ORM broker hands a killed worker's task out again after `retry` (180 s)
 KILL_EVERY_SECONDS = (20.0, 60.0)
 INTERLEAVE = 0.5
+FINDINGS_FILE = "findings.jsonl"
 ANSWER_HOLD_SECONDS = 10.0  # plus four times --latency: how long the clock waits for an answer in flight
 
 
@@ -143,6 +145,9 @@ def simulate_with_workers(options: dict[str, Any], *, log: Any) -> tuple[dict[st
         log.write(f"kept tenant {fleet.tenant.slug} and the run's logs in {state}")
     else:
         sim.fleet_delete(fleet)
+    if (state / FINDINGS_FILE).exists():
+        log.write(f"each finding's dossier: {state / FINDINGS_FILE}")
+    elif not options["keep"]:
         shutil.rmtree(state, ignore_errors=True)
     return report, report.pop("_per_code"), report.pop("_unexplained")
 
@@ -190,7 +195,7 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
             next_kill = time.monotonic() + kill_rng.uniform(*KILL_EVERY_SECONDS)
         clusters.restart_dead()
         sim._observe_starts(fleet, observations, after=previous, until=now)
-        sampler.sample(snapshot_take(tenant=fleet.tenant, account=fleet.account, now=now))
+        _sample(sampler, snapshot_take(tenant=fleet.tenant, account=fleet.account, now=now), state=state, log=log)
         if now >= fleet.end:  # draining: the clock creeps so sweeps, retries and late events can land
             previous, now = now, _hold_for_answers(fleet, now=now, target=now + sim.STEP,
                                                    seconds=ANSWER_HOLD_SECONDS + 4 * options["latency"] / 1000)
@@ -204,8 +209,21 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
     if run.completed:
         _wait(lambda: _settled(fleet, broker), DRAIN_SECONDS)
         clock.set(now)
-        sampler.sample(snapshot_take(tenant=fleet.tenant, account=fleet.account, now=now))
+        _sample(sampler, snapshot_take(tenant=fleet.tenant, account=fleet.account, now=now), state=state, log=log)
     return observations
+
+
+def _sample(sampler: Sampler, snapshot: Any, *, state: Path, log: Any) -> None:
+    """Sample the invariants; each finding, when first confirmed, leaves its dossier in the run's state
+    directory (`findings.jsonl`) to be traced afterwards — the simulated vendor forgets old operations."""
+    for name, keys in sampler.sample(snapshot).items():
+        with (state / FINDINGS_FILE).open("a") as out:
+            for key in sorted(keys, key=str):
+                try:
+                    out.write(json.dumps(dossier(snapshot, name, key), default=str) + "\n")
+                except Exception as exc:  # a dossier is a tracing aid: it must never end a long run
+                    log.write(f"no dossier for {name} {key}: {exc!r}")
+        log.write(f"finding {name} at {snapshot.now:%Y-%m-%d %H:%M}: {sorted(str(key[0]) for key in keys)}")
 
 
 def _unanswered(fleet: Any, *, since: datetime) -> Any:
