@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from locks.activity import activity_record
-from locks.codes import code_new_pin, code_record_pin, code_reveal_pin, live_pins, lock_chooses_pin
-from locks.commands import code_send_new_pin, command_queue_lock_wide, enqueue_dispatch
+from locks.codes import code_record_pin, code_reveal_pin, live_pins, lock_chooses_pin
+from locks.commands import command_queue_lock_wide, enqueue_dispatch
 from locks.issues import issue_dismiss, issue_resolve
 from locks.models import (
     AccessCode,
@@ -33,6 +33,7 @@ from locks.models import (
     LockIssue,
     Verification,
 )
+from locks.pin_change import code_change_pin, code_current
 from locks.pins import validate_pin
 from locks.planning import code_program, code_remove, code_resend
 from locks.reconcile import lock_queue_read
@@ -134,21 +135,20 @@ def _code_retry_queued(*, code: AccessCode, actor: Actor, now: datetime) -> None
 @transaction.atomic
 def code_regenerate_pin(*, code: AccessCode, actor: Actor, now: datetime, pin: str | None = None) -> AccessCode:
     """A new PIN for the code (generated, or `pin` when a person chose one) and for the codes sharing its
-    PIN on the booking's other doors; each pushed to its lock if it is there, or queued again if it had
-    failed."""
-    code = _lock_code(code)
+    PIN on the booking's other doors. For a guest who knows the old PIN, make before break
+    (locks/pin_change.py): the new PIN goes on beside the old, the guest is told, then the old comes off.
+    Returns the code that carries the new PIN on this code's door (a new code, when it goes on beside)."""
+    code = code_current(_lock_code(code))
     if code.status in (CodeStatus.REMOVING, CodeStatus.REMOVED):
         raise TransitionError("A code being removed cannot get a new PIN.")
     if lock_chooses_pin(code.lock):
         raise TransitionError("This lock chooses its own PINs.")
-    changed = code_new_pin(code, now=now, pin=pin)
+    changed = code_change_pin(code=code, now=now, actor=actor, pin=pin)
     activity_record(tenant_id=code.tenant_id, verb="code.new_pin", message=f"New PIN requested for {code.name!r}",
                     now=now, code=code, actor=actor)
-    for member in changed:
-        code_send_new_pin(member, now=now, actor=actor)
-    if code.status != CodeStatus.UNSET or code.is_scheduled_on_device:
-        _queue_fresh_read(code.lock, actor=actor, now=now)
-    return code
+    if changed[0] is code and (code.status != CodeStatus.UNSET or code.is_scheduled_on_device):
+        _queue_fresh_read(code.lock, actor=actor, now=now)  # changed in place: read back what the lock holds
+    return changed[0]
 
 
 @transaction.atomic

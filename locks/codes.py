@@ -74,6 +74,42 @@ def pin_siblings(code: AccessCode) -> list[AccessCode]:
     )
 
 
+def pins_choose(
+    group: list[AccessCode], *, exclude: Iterable[str] = (), pin: str | None = None
+) -> dict[int, str]:
+    """A new PIN for each code of `group` (a code and its siblings on the booking's other doors): the one a
+    person chose, checked against each lock's rules and every live code on it (raises
+    locks.pins.PinRejected), or a generated one — common to every door where one is valid and free on all,
+    else one per door. `exclude`: PINs that count as taken on every door too. Nothing is saved."""
+    code = group[0]
+    taken = [live_pins(member.lock, exclude_code=member) | set(exclude) for member in group]
+    requirements = [member.lock.requirements or {} for member in group]
+    if pin is not None:
+        for member, reqs, members_taken in zip(group, requirements, taken, strict=True):
+            try:
+                pins.assert_pin_usable(pin, reqs, members_taken)
+            except pins.PinRejected as exc:
+                where = f" on {member.lock.name}" if len(group) > 1 else ""
+                raise pins.PinRejected([f"{error[:-1]}{where}." for error in exc.errors]) from exc
+        return {member.pk: pin for member in group}
+    length = code.tenant.default_code_length
+    common = pins.common_pin(requirements, taken_per_lock=taken, default_length=length) if len(group) > 1 else None
+    if common is not None or len(group) == 1:
+        return {member.pk: common or pins.generate_pin(requirements[0], taken=taken[0], default_length=length)
+                for member in group}
+    return {member.pk: pins.generate_pin(reqs, taken=members_taken, default_length=length)
+            for member, reqs, members_taken in zip(group, requirements, taken, strict=True)}
+
+
+def pin_split_flag(group: list[AccessCode], *, now: datetime) -> None:
+    """The doors of one guest got different PINs: each code gets a `pin_split` issue saying so."""
+    doors = ", ".join(member.lock.name for member in group)
+    for member in group:
+        issue_open(lock=member.lock, code=member, kind=IssueKind.PIN_SPLIT, now=now, our_inference=(
+            f"No single new PIN is valid and free on every door ({doors}), so each door got its own PIN; "
+            "the guest must be told each one."))
+
+
 def code_new_pin(
     code: AccessCode, *, now: datetime, exclude: Iterable[str] = (), pin: str | None = None
 ) -> list[AccessCode]:
@@ -84,25 +120,7 @@ def code_new_pin(
     or — when no PIN is valid and free on every door — each door gets its own and a `pin_split` issue
     says so. Returns the codes whose PIN changed, `code` first; the caller sends them."""
     group = [code, *pin_siblings(code)]
-    taken = [live_pins(member.lock, exclude_code=member) | set(exclude) for member in group]
-    requirements = [member.lock.requirements or {} for member in group]
-    if pin is not None:
-        for member, reqs, members_taken in zip(group, requirements, taken, strict=True):
-            try:
-                pins.assert_pin_usable(pin, reqs, members_taken)
-            except pins.PinRejected as exc:
-                where = f" on {member.lock.name}" if len(group) > 1 else ""
-                raise pins.PinRejected([f"{error[:-1]}{where}." for error in exc.errors]) from exc
-        chosen = {member.pk: pin for member in group}
-    else:
-        length = code.tenant.default_code_length
-        common = pins.common_pin(requirements, taken_per_lock=taken, default_length=length) if len(group) > 1 else None
-        if common is not None or len(group) == 1:
-            chosen = {member.pk: common or pins.generate_pin(requirements[0], taken=taken[0], default_length=length)
-                      for member in group}
-        else:
-            chosen = {member.pk: pins.generate_pin(reqs, taken=members_taken, default_length=length)
-                      for member, reqs, members_taken in zip(group, requirements, taken, strict=True)}
+    chosen = pins_choose(group, exclude=exclude, pin=pin)
     split = len(set(chosen.values())) > 1
     for member in group:
         member.pin = chosen[member.pk]
@@ -113,11 +131,7 @@ def code_new_pin(
         activity_record(tenant_id=member.tenant_id, verb="pin.regenerated",
                         message=f"New PIN generated for {member.name!r}", now=now, code=member)
     if split:
-        doors = ", ".join(member.lock.name for member in group)
-        for member in group:
-            issue_open(lock=member.lock, code=member, kind=IssueKind.PIN_SPLIT, now=now, our_inference=(
-                f"No single new PIN is valid and free on every door ({doors}), so each door got its own PIN; "
-                "the guest must be told each one."))
+        pin_split_flag(group, now=now)
     return group
 
 

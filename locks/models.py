@@ -124,6 +124,13 @@ class AccessCode(models.Model):
     # Taken off the lock only until its (moved) window comes near again: a confirmed delete puts it back to
     # `unset`, and the tick programs it at `program_at` (DESIGN §4 "Windows are a security boundary").
     comes_back = models.BooleanField(default=False)
+    # A new PIN for a guest who knows the old one goes on beside it (locks/pin_change.py): this code replaces
+    # `replaces`, which keeps working until the guest has been told the new PIN, and is removed then.
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="replacements")
+    # When a guest who knew this code's PIN got a new one (in place or as a replacement): they are owed a
+    # `code_changed` message (portal/messages.py) until this code's `guest_notified` says they were told.
+    pin_changed_at = models.DateTimeField(null=True, blank=True)
     last_reason = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -161,6 +168,9 @@ class AccessCode(models.Model):
             ),
             models.Index(fields=["lock", "status"]),
             models.Index(fields=["tenant", "status", "starts_at"]),
+            # messages: guests owed word of a new PIN (a handful at any time)
+            models.Index(fields=["pin_changed_at"], condition=Q(pin_changed_at__isnull=False, guest_notified=False),
+                         name="code_pin_change_untold"),
         ]
 
     def __str__(self) -> str:

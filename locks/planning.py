@@ -186,17 +186,22 @@ def codes_sync_for_booking(*, booking: Booking, now: datetime, actor: Actor = No
             code_remove(code=code, now=now, actor=actor, note=note)
     if not wanted:
         return
-    by_lock = {code.lock_id: code for code in codes if code.lock_id in lock_ids}
+    # Usually one code per door; two while a new PIN goes on beside the one the guest knows (locks/pin_change.py):
+    # both follow the stay until the guest is told and the old one comes off.
+    by_lock: dict[int, list[AccessCode]] = {}
+    for code in codes:
+        if code.lock_id in lock_ids:
+            by_lock.setdefault(code.lock_id, []).append(code)
     missing = []
     for lock in locks:
         starts_at, ends_at, program_at = code_window(booking=booking, lock=lock, now=now)
-        code = by_lock.get(lock.pk)
-        if code is None:
+        if lock.pk not in by_lock:
             if ends_at > now:
                 missing.append(lock)
             continue
-        _code_follow_booking(code, booking=booking, starts_at=starts_at, ends_at=ends_at, program_at=program_at,
-                             now=now, actor=actor)
+        for code in by_lock[lock.pk]:
+            _code_follow_booking(code, booking=booking, starts_at=starts_at, ends_at=ends_at,
+                                 program_at=program_at, now=now, actor=actor)
     if missing:
         _codes_create(booking, missing, now=now, actor=actor)
 

@@ -52,12 +52,14 @@ class Door:
 
 
 def guest_doors(booking: Booking) -> list[Door]:
-    """Each door of the stay (its latest guest code per lock), with the PIN only where it is confirmed."""
+    """Each door of the stay with the PIN only where it is confirmed: its latest guest code confirmed on the door
+    (while a new PIN goes on beside the old one, the old until the new is on), else its latest code."""
     latest: dict[int, AccessCode] = {}
     codes = (AccessCode.objects.select_related("lock").filter(booking=booking, purpose=CodePurpose.GUEST)
              .exclude(status=CodeStatus.REMOVED).order_by("lock__name", "-id"))
     for code in codes:
-        latest.setdefault(code.lock_id, code)
+        if code.lock_id not in latest or (code_is_confirmed(code) and not code_is_confirmed(latest[code.lock_id])):
+            latest[code.lock_id] = code
     doors = []
     for code in latest.values():
         confirmed = code_is_confirmed(code)

@@ -29,4 +29,5 @@ urlpatterns = [
     path("codes/<int:code_id>/chip/", views.code_chip, name="code_chip"),
     path("codes/<int:code_id>/reveal/", views.code_reveal, name="code_reveal"),
     path("codes/<int:code_id>/act/<slug:action>/", views.code_action, name="code_action"),
+    path("codes/<int:code_id>/new-pin/", views.code_new_pin_preview, name="code_new_pin_preview"),
 ]

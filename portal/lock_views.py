@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from locks import actions
+from locks.codes import lock_chooses_pin
 from locks.conf import engine
 from locks.lead import lead_explained
 from locks.models import (
@@ -36,9 +37,13 @@ from locks.models import (
     Lock,
     LockIssue,
 )
+from locks.pin_change import code_current, pin_change_plan
+from locks.pins import NoPinAvailable, PinRejected
 from locks.selectors import codes_with_unknown_pin, lock_work
 from locks.troubleshooting import ActionScope, action_for, playbook_for
 from portal.http import TenantRequest
+from portal.message_delivery import CODE_KINDS as CODE_MESSAGE_KINDS
+from portal.models import Message, MessageStatus
 from portal.people_code_views import people_codes
 from portal.permissions import editor_required, visible_properties
 from portal.query_params import parse_id
@@ -65,7 +70,8 @@ DONE_MESSAGES: dict[str, str] = {
     "retry_now": "Sent again.",
     "reconcile": "A check of the lock is queued: its codes are read and compared with what should be there.",
     "reload_codes": "Queued: the lock will be asked to report all its codes.",
-    "new_pin": "A new PIN is on its way to the lock. Tell the guest the new PIN.",
+    "new_pin": "A new PIN is on its way to the doors. The guest is told it by message once every door holds it; "
+    "a PIN they already know keeps working until then where the lock has room for both.",
     "adopt_code": "The code is now managed by Lockstep.",
     "remove_code": "Removal of the unmanaged code is queued; the lock is read again afterwards.",
     "dismiss": "Issue dismissed.",
@@ -86,6 +92,10 @@ def _run(request: TenantRequest, name: str, extra: dict[str, Any] | None = None,
     except actions.TransitionError as error:
         # The engine refused (the code moved on meanwhile): say so, change nothing.
         messages.error(request, str(error))
+    except PinRejected as error:  # the PIN shown in the preview was taken meanwhile, or a person's choice
+        messages.error(request, "That PIN cannot go on: " + " ".join(error.errors) + " Nothing was changed.")
+    except NoPinAvailable:
+        messages.error(request, "No free PIN valid on every door was found. Nothing was changed.")
     else:
         messages.success(request, DONE_MESSAGES[name])
 
@@ -374,7 +384,8 @@ def code_action(request: TenantRequest, code_id: int, action: str) -> HttpRespon
     if action not in CODE_ACTIONS:
         raise Http404("No such action.")
     code = _code(request, code_id)
-    _run(request, action, code=code)
+    chosen = request.POST.get("pin", "").strip() if action == "new_pin" else ""
+    _run(request, action, {"pin": chosen} if chosen else None, code=code)
     default = reverse("locks:lock_detail", args=[request.tenant.slug, code.lock_id])
     if code.booking_id:
         default = reverse("booking_detail", args=[request.tenant.slug, code.booking_id])
@@ -393,3 +404,39 @@ def code_reveal(request: TenantRequest, code_id: int) -> HttpResponse:
         return render(request, "portal/booking_detail.html", booking_context(code.booking, revealed={code.pk: pin}))
     return render(request, "locks/pin_revealed.html", {"code": code, "pin": pin})
 
+
+
+@editor_required
+@require_POST
+@pin_reveal_throttled  # it shows the PIN the guest knows: a reveal, recorded and rate-limited like one
+def code_new_pin_preview(request: TenantRequest, code_id: int) -> HttpResponse:
+    """What New PIN would do, before it does it: the PIN the guest was told and when, the new PIN, which doors
+    keep the old one working until the guest is told, and when they will be told. Confirming sends the PIN
+    shown (checked again then)."""
+    code = _code(request, code_id)
+    back = reverse("booking_detail", args=[request.tenant.slug, code.booking_id]) if code.booking_id else \
+        reverse("locks:lock_detail", args=[request.tenant.slug, code.lock_id])
+    current = code_current(code)
+    if current.status in (CodeStatus.REMOVING, CodeStatus.REMOVED) or lock_chooses_pin(current.lock):
+        messages.error(request, "This code cannot get a new PIN" + (
+            ": the lock chooses its own PINs." if lock_chooses_pin(current.lock) else ": it is being removed."))
+        return redirect(back)
+    try:
+        plan = pin_change_plan(current)
+    except (PinRejected, NoPinAvailable):
+        messages.error(request, "No free PIN valid on every door was found. Nothing was changed.")
+        return redirect(back)
+    told_pin = current.pin if plan.told else ""
+    if told_pin:
+        actions.code_reveal_pin(code=current, actor=request.user, now=timezone.now())
+    told_at = None
+    if plan.told and current.booking_id:
+        told_at = (Message.objects.filter(booking_id=current.booking_id, kind__in=CODE_MESSAGE_KINDS,
+                                          status=MessageStatus.SENT).order_by("-sent_at").first())
+    return render(request, "locks/new_pin_preview.html", {
+        "code": current, "plan": plan, "told_pin": told_pin, "told_message": told_at, "back": back,
+        "new_pin": next(iter(plan.pins)) if len(plan.pins) == 1 else "",
+        "side_by_side": [door.code.lock.name for door in plan.doors if door.side_by_side],
+        "in_place": [door.code.lock.name for door in plan.doors if not door.side_by_side],
+        "doors": [door.code.lock.name for door in plan.doors],
+    })

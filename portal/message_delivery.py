@@ -19,9 +19,9 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 
 from locks.activity import activity_record
-from locks.codes import code_mark_guest_notified
 from locks.conf import engine
 from locks.models import AccessCode, CodePurpose, CodeStatus, Lock
+from locks.pin_change import code_guest_told
 from locks.selectors import code_is_confirmed
 from portal.guest_links import guest_link_issue
 from portal.message_templates import DoorLine, message_render, stay_of, template_words
@@ -196,6 +196,5 @@ def message_deliver(
                     message=f"{message.get_kind_display()} sent to the guest by {message.channel}",
                     data={"message": message.pk, "channel": message.channel, "kind": message.kind})
     for code in told:
-        if not code.guest_notified:
-            code_mark_guest_notified(code=code, actor=None, now=now)
+        code_guest_told(code=code, now=now)  # and a code it replaced comes off the door now
     return Delivery(message, told)

@@ -29,9 +29,10 @@ from django.db.models.functions import Cast
 from locks.activity import activity_record
 from locks.backup import backup_code_hand_out, locks_with_a_ready_backup
 from locks.issues import issue_open, issues_resolve
-from locks.models import AccessCode, IssueKind, IssueStatus, LockIssue
+from locks.models import AccessCode, CodeStatus, IssueKind, IssueStatus, LockIssue
 from portal.alerts import alerts_send_soon
 from portal.message_delivery import (
+    CODE_KINDS,
     Delivery,
     Door,
     GuestLinks,
@@ -79,6 +80,20 @@ def bookings_due(*, now: datetime) -> list[Booking]:
         Booking.objects.filter(status=BookingStatus.CONFIRMED, check_out__gt=now, check_in__lte=now + MAX_OFFSET)
         .annotate(send_from=F("check_in") - _hours("property__message_offset_hours"))
         .filter(send_from__lte=now).exclude(Exists(has_message))
+        .select_related("property", "tenant").order_by("check_in", "pk")[:BATCH]
+    )
+
+
+def bookings_owed_a_change(*, now: datetime) -> list[Booking]:
+    """Confirmed stays, not ended, whose guest got a new PIN after being told the old one
+    (`AccessCode.pin_changed_at`, locks/pin_change.py), not told it yet, with no change message made since."""
+    made_since = Message.objects.filter(booking=OuterRef("booking"), automatic=True, kind=MessageKind.CODE_CHANGED,
+                                        created_at__gte=OuterRef("pin_changed_at"))
+    owed = (AccessCode.objects.filter(pin_changed_at__isnull=False, guest_notified=False)
+            .exclude(status__in=[CodeStatus.REMOVING, CodeStatus.REMOVED]).exclude(Exists(made_since))
+            .values("booking"))
+    return list(
+        Booking.objects.filter(pk__in=owed, status=BookingStatus.CONFIRMED, check_out__gt=now)
         .select_related("property", "tenant").order_by("check_in", "pk")[:BATCH]
     )
 
@@ -206,7 +221,8 @@ def booking_fallback(*, booking: Booking, now: datetime, links: GuestLinks | Non
 
 
 def _waiting(*, now: datetime) -> list[Message]:
-    """Automatic code messages still held for stays that have not ended (and got no backup instead), that
+    """Automatic code messages (a stay's codes, or a new PIN) still held for stays that have not ended (and got
+    no backup instead), that
     are worth asking about again: a code of the stay (or the stay) changed since they were last held, their
     second offset came since, or the clock reached their next look (`next_look`: a just-in-time door's
     programming time, or RECHECK for a late one). Asking every held message every minute cost more than the
@@ -217,9 +233,9 @@ def _waiting(*, now: datetime) -> list[Message]:
     code_changed = AccessCode.objects.filter(booking=OuterRef("booking"), updated_at__gt=OuterRef("checked_at"))
     second = F("booking__check_in") - _hours("booking__property__message_second_offset_hours")
     return list(
-        Message.objects.filter(status=MessageStatus.HELD, automatic=True, kind=MessageKind.CODE_DELIVERY,
+        Message.objects.filter(status=MessageStatus.HELD, automatic=True, kind__in=CODE_KINDS,
                                booking__status=BookingStatus.CONFIRMED, booking__check_out__gt=now)
-        .exclude(Exists(backup_sent))
+        .exclude(Q(kind=MessageKind.CODE_DELIVERY) & Exists(backup_sent))
         .annotate(second_at=second)
         .filter(Q(look_again_at__isnull=True) | Q(look_again_at__lte=now) | Exists(code_changed)
                 | Q(booking__updated_at__gt=F("checked_at")) | Q(second_at__gt=F("checked_at"), second_at__lte=now))
@@ -241,20 +257,23 @@ def messages_send_due(*, now: datetime) -> SendReport:
     offset. Idempotent: a message is claimed before it is sent."""
     report = SendReport()
     links = GuestLinks()
-    for booking in bookings_due(now=now):
-        for message in _automatic(booking, MessageKind.CODE_DELIVERY, now=now):
-            delivery = message_try_send(message=message, now=now, links=links)
-            if delivery is not None:
-                report.sent.append(delivery)
-            else:
-                report.held.append(message)
+    for kind, bookings in ((MessageKind.CODE_DELIVERY, bookings_due(now=now)),
+                           (MessageKind.CODE_CHANGED, bookings_owed_a_change(now=now))):
+        for booking in bookings:
+            for message in _automatic(booking, kind, now=now):
+                delivery = message_try_send(message=message, now=now, links=links)
+                if delivery is not None:
+                    report.sent.append(delivery)
+                else:
+                    report.held.append(message)
     for message in _waiting(now=now):
         if message not in report.held:  # held a moment ago by the loop above: not looked at twice
             delivery = message_try_send(message=message, now=now, links=links)
             if delivery is not None:
                 report.sent.append(delivery)
                 continue
-        if message.status == MessageStatus.HELD and _fallback_due(message.booking, now):
+        if message.kind == MessageKind.CODE_DELIVERY and message.status == MessageStatus.HELD \
+                and _fallback_due(message.booking, now):
             fallback = booking_fallback(booking=message.booking, now=now, links=links)
             if fallback is not None:
                 report.backups += [d for d in fallback.deliveries if d.message.status == MessageStatus.SENT]

@@ -372,8 +372,13 @@ class Message(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["booking", "kind", "channel"], condition=Q(automatic=True),
+            models.UniqueConstraint(fields=["booking", "kind", "channel"],
+                                    condition=Q(automatic=True) & ~Q(kind="code_changed"),
                                     name="message_one_automatic_per_kind_channel"),
+            # A stay's PIN may change more than once; one change message waits at a time (it tells the latest).
+            models.UniqueConstraint(fields=["booking", "channel"],
+                                    condition=Q(automatic=True, kind="code_changed", status__in=["queued", "held"]),
+                                    name="message_one_waiting_code_change_per_channel"),
         ]
         indexes = [
             models.Index(fields=["status"], condition=Q(status="held", automatic=True), name="message_held"),

@@ -240,6 +240,9 @@ def booking_context(booking: Booking, *, revealed: dict[int, str] | None = None)
         "activities": activities,
         "issues": issues,
         "in_motion": any(in_motion(code) for code in codes),
+        # Codes a new PIN goes on beside (locks/pin_change.py): they keep working until the guest is told.
+        "replaced": {code.replaces_id for code in codes
+                     if code.replaces_id and code.status not in (CodeStatus.REMOVING, CodeStatus.REMOVED)},
         "backup_locks": locks_with_a_ready_backup(booking) if booking.status == BookingStatus.CONFIRMED else [],
         "guest_messages": list(booking.messages.order_by("-created_at", "-id")[:20]),
     }

@@ -112,6 +112,7 @@ class AccessCodeSerializer(serializers.ModelSerializer):
         fields = [
             "id", "lock", "booking", "purpose", "code_type", "name", "holder_name", "starts_at", "ends_at", "program_at",
             "status", "is_scheduled_on_device", "verification", "last_reason", "guest_notified", "first_used_at",
+            "replaces",
         ]
         read_only_fields = fields
 

@@ -48,6 +48,7 @@ def test_mallory_gets_404_for_seaside_ids_under_her_own_tenant(client, world):
         assert client.get(url).status_code == 404, url
     for url in [
         reverse("locks:code_reveal", args=["harbor", world.code.pk]),
+        reverse("locks:code_new_pin_preview", args=["harbor", world.code.pk]),
         reverse("locks:code_action", args=["harbor", world.code.pk, "retry_now"]),
         reverse("locks:issue_action", args=["harbor", world.issue.pk, "dismiss"]),
         reverse("locks:lock_action", args=["harbor", world.lock.pk, "reconcile"]),
@@ -103,6 +104,7 @@ def test_olive_gets_403_on_every_write_and_nothing_changes(client, world):
         reverse("booking_cancel", args=["seaside", world.booking.pk]),
         reverse("locks:code_action", args=["seaside", world.code.pk, "retry_now"]),
         reverse("locks:code_action", args=["seaside", world.code.pk, "new_pin"]),
+        reverse("locks:code_new_pin_preview", args=["seaside", world.code.pk]),
         reverse("locks:issue_action", args=["seaside", world.issue.pk, "dismiss"]),
         reverse("locks:lock_action", args=["seaside", world.lock.pk, "reconcile"]),
         reverse("locks:lock_delete_all", args=["seaside", world.lock.pk]),
