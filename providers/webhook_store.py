@@ -3,7 +3,7 @@ round trip (DESIGN §12: intake at least half a bare view's throughput).
 
 Through the ORM a delivery cost six round trips (BEGIN, SET LOCAL, the event INSERT, the task INSERT,
 COMMIT, on top of the connection's health check), each a few hundred microseconds of two processes'
-time. Here it is one statement list, run by PostgreSQL as one implicit transaction: the event is
+time. Here it is one statement, prepared once per connection, run by PostgreSQL as one implicit transaction: the event is
 inserted unless the account already has it (a vendor's resend), and the task row only when the event
 was; so the task never exists without its event, nor the event without its task. The event's id comes
 from a block of the table's sequence taken ahead, so the task package (which names the event) can be
@@ -79,10 +79,25 @@ def event_and_task_insert(event: WebhookEvent, *, task: Callable[[int], str] | N
 
 
 def _execute(sql: str, params: list[Any]) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        cursor.nextset()
-        return cursor.fetchone() is not None
+    """Run the one statement prepared, with server-side binding (Django's cursors bind on the client and
+    prepare nothing, so every statement was parsed and planned afresh): the first delivery on a connection
+    prepares it, each later one is a bind and an execute. Through Django's cursor wrapper, so it is counted,
+    logged in DEBUG and its errors are Django's."""
+    import psycopg
+
+    connection.ensure_connection()
+    pg = connection.connection
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(pg)  # binds on the server, unlike Django's ClientCursor
+    # Django turns psycopg's preparing off for the connection (`prepare_threshold` None); 0 (prepare at the first
+    # use) for this statement only, so no other query of the process is prepared.
+    threshold, pg.prepare_threshold = pg.prepare_threshold, 0
+    try:
+        with connection._prepare_cursor(raw) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(sql, params)
+            return cursor.fetchone() is not None
+    finally:
+        pg.prepare_threshold = threshold
 
 
 @cache
@@ -104,10 +119,13 @@ def _insert_sql(*, with_task: bool) -> str:
         f"({', '.join(quote(f.column) for f in event_fields)}) VALUES ({', '.join(['%s'] * len(event_fields))}) "
         "ON CONFLICT (provider_account_id, vendor_event_id) DO NOTHING RETURNING id"
     )
+    # Durable commit off for this one transaction (webhooks._relax_commit_durability says why), set inside the
+    # statement: a statement list (`SET LOCAL …; INSERT …`) cannot be prepared. The setting is read at commit.
+    durability = "durability AS (SELECT set_config('synchronous_commit', 'off', true) AS setting)"
     if not with_task:
-        return f"SET LOCAL synchronous_commit TO OFF; {insert_event}"
+        return f"WITH {durability}, event AS ({insert_event}) SELECT event.id FROM event, durability"  # noqa: S608
     return (
-        f"SET LOCAL synchronous_commit TO OFF; WITH event AS ({insert_event}) "  # noqa: S608
+        f"WITH {durability}, event AS ({insert_event}) "  # noqa: S608
         f"INSERT INTO {quote(OrmQ._meta.db_table)} ({', '.join(quote(f.column) for f in queue_fields)}) "
-        f"SELECT {', '.join(['%s'] * len(queue_fields))} FROM event RETURNING id"
+        f"SELECT {', '.join(['%s'] * len(queue_fields))} FROM event, durability RETURNING id"
     )

@@ -200,3 +200,30 @@ def test_deleting_a_matched_code_keeps_its_events(single):  # noqa: F811
     code.delete()
     event.refresh_from_db()
     assert event.matched_code_id is None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's prepared statements and settings")
+@pytest.mark.parametrize("with_task", [True, False], ids=["orm-broker", "redis"])
+def test_the_one_statement_is_prepared_once_and_commits_without_waiting_for_the_disk(single, monkeypatch,  # noqa: F811
+                                                                                      with_task):
+    """A statement list cannot be prepared: the intake's statement is one statement that sets its own
+    transaction's durability, so PostgreSQL plans it once per connection, not once per delivery."""
+    from django.utils import timezone
+
+    from providers import webhook_store
+
+    def deliver(n: int) -> bool:
+        event = WebhookEvent(provider_account=single.account, vendor_event_id=f"p{n}", received_at=timezone.now(),
+                             payload={"n": n}, headers={})
+        return webhook_store.event_and_task_insert(event, task=(lambda pk: f"package-{pk}") if with_task else None)
+
+    assert [deliver(n) for n in range(8)] == [True] * 8
+    assert deliver(3) is False  # a resend: nothing written
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")  # the test's transaction is the deliveries' transaction
+        assert cursor.fetchone() == ("off",)
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert [sql for sql in prepared if "set_config('synchronous_commit'" in sql and "INSERT INTO" in sql]
+    assert WebhookEvent.objects.filter(vendor_event_id__startswith="p").count() == 8
