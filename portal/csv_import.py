@@ -1,6 +1,7 @@
 """CSV booking import: parse and check every row first (preview), save only the good rows after confirmation.
 
-Columns: property (name or id), guest_name, guest_phone, guest_email, check_in, check_out, external_ref.
+Columns: property (name or id), guest_name, guest_phone, guest_email, check_in, check_out, external_ref, and
+optionally language (the guest's, for messages: pt, de-AT).
 Dates are ``YYYY-MM-DD`` (the property's check-in/check-out time applies) or ``YYYY-MM-DD HH:MM`` /
 ISO 8601 (local to the property unless an offset is given); when the upload says the file writes dates the
 US way (``12/28/2026``) or day first (``28/12/2026``), those are read too, with an optional ``HH:MM``.
@@ -30,8 +31,9 @@ from django.db.models import QuerySet
 from portal import services as booking_services
 from portal.conflicts import conflict_record
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
+from portal.services import LANGUAGE_TAG
 
-COLUMNS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "external_ref")
+COLUMNS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "external_ref", "language")
 REQUIRED_COLUMNS = ("property", "guest_name", "check_in", "check_out")
 MAX_ROWS = 2000
 DATE_HELP = "use YYYY-MM-DD or YYYY-MM-DD HH:MM"
@@ -127,6 +129,11 @@ def _clean(
             validate_email(data["guest_email"])
         except ValidationError:
             errors.append(f"Bad email “{data['guest_email']}”.")
+    if values.get("language", "").strip():
+        if re.match(LANGUAGE_TAG, values["language"].strip()):
+            data["language"] = values["language"].strip().lower()
+        else:
+            errors.append(f"Bad language “{values['language'].strip()[:20]}” (e.g. pt, de-AT).")
     try:
         prop = data["property"] = _find_property(values["property"], properties)
     except ValidationError as exc:

@@ -6,6 +6,7 @@ transaction, and the engine enqueues a dispatch on commit, so a code that is due
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,7 +136,7 @@ def booking_create(
                 feed=feed,
                 channel_ref=channel_ref[:60],
                 notes=notes,
-                language=language.strip().lower()[:8],
+                language=_language(language),
             )
     except IntegrityError as exc:
         _overlap_from_integrity(exc, prop, check_in, check_out, None)
@@ -144,6 +145,17 @@ def booking_create(
     codes_sync_for_booking(booking=booking, now=now, actor=actor)
     turnover_codes_sync(prop=booking.property, now=now, actor=actor)
     return booking
+
+
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?$"  # "pt", "de-AT", "zh-Hant": what a template may be in
+
+
+def _language(value: str) -> str:
+    """A guest's language as templates are keyed ("de-AT " → "de-at"); blank is English."""
+    value = (value or "").strip()
+    if value and not re.match(LANGUAGE_TAG, value):
+        raise ValidationError({"language": f"“{value[:20]}” is not a language tag (e.g. pt, de-AT)."})
+    return value.lower()
 
 
 @transaction.atomic
@@ -156,6 +168,8 @@ def booking_update(
     if unknown:
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
     booking = Booking.objects.select_for_update().select_related("property").get(pk=booking.pk)
+    if "language" in changes:
+        changes["language"] = _language(changes["language"])
     changed = {name: value for name, value in changes.items() if getattr(booking, name) != value}
     if not changed:
         return booking

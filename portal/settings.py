@@ -182,6 +182,8 @@ else:
     EMAIL_HOST_USER = unquote(_mail.username or "")
     EMAIL_HOST_PASSWORD = unquote(_mail.password or "")
     EMAIL_USE_TLS = _mail.scheme in {"smtp+tls", "submission"}
+    # A mail server that stops answering must not hold the message worker (and its stay's code rows) forever.
+    EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Lockstep <lockstep@localhost>")
 # Guest texts (portal/sms.py): the console by default; "portal.sms.TwilioSmsBackend" with the TWILIO_*
 # variables sends them through Twilio, whose delivery reports come back signed with the auth token.

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from locks.models import PEOPLE_PURPOSE_CHOICES, AccessCode, Lock, LockCommand, LockIssue
 from portal.models import Booking, Property
+from portal.services import LANGUAGE_TAG
 
 
 @extend_schema_field({"type": "string", "pattern": r"^\d{2}:\d{2}:\d{2}$", "example": "15:00:00"})
@@ -61,7 +62,7 @@ class BookingSerializer(serializers.ModelSerializer):
         model = Booking
         fields = [
             "id", "property", "external_ref", "source", "guest_name", "guest_phone", "guest_email", "check_in",
-            "check_out", "status", "notes", "first_entry_at", "created_at", "updated_at", "access_codes",
+            "check_out", "status", "notes", "language", "first_entry_at", "created_at", "updated_at", "access_codes",
         ]
         read_only_fields = fields
 
@@ -93,6 +94,8 @@ class BookingWriteSerializer(serializers.Serializer):
     # A subclass may drop it by setting None (DRF removes declared fields that way).
     external_ref: serializers.CharField | None = serializers.CharField(max_length=200, required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True)
+    # The guest's language for messages ("pt", "de-at"); blank: English. Used where a template exists in it.
+    language = serializers.RegexField(LANGUAGE_TAG, max_length=8, required=False, allow_blank=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         check_in = attrs.get("check_in", getattr(self.instance, "check_in", None))

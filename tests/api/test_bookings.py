@@ -210,3 +210,18 @@ def test_put_by_ref_on_a_cancelled_booking_is_a_409(api, keys, world):
     assert response.status_code == 409
     assert Booking.objects.get(pk=created["id"]).status == BookingStatus.CANCELLED
 
+
+
+def test_a_booking_s_guest_language_is_set_and_changed_through_the_api(api, keys, world):
+    created = api(keys.bob).post("/api/v1/bookings/", stay(world.dune, language="pt"), format="json").json()
+    assert created["language"] == "pt" and Booking.objects.get(pk=created["id"]).language == "pt"
+
+    response = api(keys.bob).patch(f"/api/v1/bookings/{created['id']}/", {"language": "de-AT"}, format="json")
+
+    assert response.status_code == 200 and Booking.objects.get(pk=created["id"]).language == "de-at"
+
+
+def test_a_language_that_is_not_a_language_tag_is_a_field_error(api, keys, world):
+    response = api(keys.bob).post("/api/v1/bookings/", stay(world.dune, language="<script>"), format="json")
+    assert response.status_code == 400 and list(response.json()["fields"]) == ["language"]
+    assert not Booking.objects.filter(guest_name="Carla Mendes").exists()

@@ -96,3 +96,17 @@ def test_it_reads_semicolon_separated_files(client, world):
     assert "1 to create" in upload(client, text).content.decode()
     client.post(reverse("csv_import_confirm", args=["seaside"]))
     assert Booking.objects.get(source="csv").guest_name == "Iris Nakamura"
+
+
+def test_an_optional_language_column_sets_the_guest_s_language_and_a_bad_one_is_a_row_error(client, world):
+    client.force_login(world.bob)
+    text = """property,guest_name,guest_phone,guest_email,check_in,check_out,external_ref,language
+Dune Cottage,Iris Nakamura,,iris@example.com,2030-07-01,2030-07-05,CSV-1,pt-BR
+Harbor View Loft,Omar Haddad,,,2030-07-02,2030-07-04,CSV-2,<b>
+"""
+    html = upload(client, text).content.decode()
+    assert "1 to create" in html and "Bad language “&lt;b&gt;”" in html
+
+    client.post(reverse("csv_import_confirm", args=["seaside"]))
+
+    assert list(Booking.objects.filter(source="csv").values_list("external_ref", "language")) == [("CSV-1", "pt-br")]
