@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
+from locks import pins
 from locks.activity import activity_record
 from locks.codes import code_mark_guest_notified, pin_siblings, pin_split_flag, pins_choose
 from locks.commands import code_send_new_pin
@@ -120,7 +121,8 @@ def _change_in_place(member: AccessCode, *, pin: str, key: str, told: bool, now:
 def _replacement_create(old: AccessCode, *, pin: str, key: str, now: datetime, actor: Actor) -> AccessCode:
     new = AccessCode.objects.create(
         tenant_id=old.tenant_id, lock=old.lock, booking_id=old.booking_id, purpose=old.purpose,
-        holder_name=old.holder_name, code_type=old.code_type, name=old.name, pin=pin, common_code_key=key,
+        holder_name=old.holder_name, code_type=old.code_type, pin=pin, common_code_key=key,
+        name=pins.name_beside(old.name, old.lock.requirements or {}),
         starts_at=old.starts_at, ends_at=old.ends_at,
         program_at=program_time(lock=old.lock, starts_at=old.starts_at, now=now),
         replaces=old, pin_changed_at=now,

@@ -381,6 +381,16 @@ def name_length_limits(requirements: Mapping[str, Any]) -> tuple[int, int | None
     return int(low or 0), (int(high) if high else None)
 
 
+def name_beside(name: str, requirements: Mapping[str, Any], *, suffix: str = " (new PIN)") -> str:
+    """The name for a second code of the same holder on the lock: `name` itself, unless the lock wants every
+    name unique (`name_must_be_unique`); then `name` with `suffix`, the name cut to leave room for it."""
+    if "name_must_be_unique" not in _constraint_names(requirements):
+        return name
+    high = name_length_limits(requirements)[1]
+    room = max(1, high - len(suffix)) if high is not None else len(name)
+    return fit_name(name[:room].rstrip() + suffix, requirements)
+
+
 def fit_name(name: str, requirements: Mapping[str, Any]) -> str:
     """`name` made to fit the lock: whitespace collapsed, cut to the maximum, padded with '-' to the
     minimum ("Code" when nothing is left)."""

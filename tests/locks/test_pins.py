@@ -269,6 +269,13 @@ def test_it_fits_names_to_the_locks_limits():
     assert pins.fit_name("A", seam_style) == "A--"
 
 
+def test_a_second_code_of_the_same_holder_gets_a_name_of_its_own_only_where_names_must_be_unique():
+    assert pins.name_beside("Ana Costa", {}) == "Ana Costa"
+    unique = {"constraints": ["name_must_be_unique", {"constraint_type": "name_length", "max_length": 14}]}
+    assert pins.name_beside("Ana Costa", unique) == "Ana (new PIN)"
+    assert pins.name_beside("Ana Costa", {"constraints": ["name_must_be_unique"]}) == "Ana Costa (new PIN)"
+
+
 # --- the selector -------------------------------------------------------------------------------
 
 
