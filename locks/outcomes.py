@@ -30,7 +30,7 @@ from locks.models import (
     LockCommand,
     LockIssue,
 )
-from locks.reconcile import lock_queue_read, lock_request_reconcile
+from locks.reconcile import WINDOW_ROUNDING, lock_queue_read, lock_request_reconcile
 from portal.encryption import fingerprint
 from providers.base import DeviceCondition, EventKind, Outcome, Progress, Reason, VendorEvent
 from providers.models import ProviderAccount, WebhookEvent
@@ -292,6 +292,12 @@ def _apply_outcome(
     return _apply_to_code(account, lock, event, now=now)
 
 
+def _active_early(code: AccessCode, event: VendorEvent) -> bool:
+    """The lock says the code is active further ahead of its start than a vendor's rounding explains."""
+    at = event.occurred_at
+    return at is not None and code.starts_at is not None and at < code.starts_at - WINDOW_ROUNDING
+
+
 def _own_ref(command: LockCommand, event: VendorEvent) -> str:
     code = command.access_code
     if code is not None and code.vendor_code_ref and event.vendor_code_ref != code.vendor_code_ref:
@@ -317,6 +323,12 @@ def _apply_to_code(
             and window_started:
         code_activate_scheduled(code=code, now=now)
         return f"{event.kind}: code {code.pk} active", None, code
+    if event.kind == EventKind.CODE_SET and code.status == CodeStatus.UNSET and code.is_scheduled_on_device \
+            and _active_early(code, event):
+        # The lock opens for the code well before the window we sent: it holds another window (a moved stay
+        # whose update the vendor called done). The read compares windows and sends ours again.
+        lock_request_reconcile(lock=lock, now=now, news_at=event.occurred_at)
+        return f"{event.kind}: code {code.pk} active on the lock before its window, lock read requested", None, code
     if event.kind in FAILURE_KINDS and code_report_failure(
         code=code, reason=event.reason, detail=event.detail, now=now
     ):

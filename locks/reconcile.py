@@ -3,7 +3,8 @@
 Reads go through the lock's queue like every other piece of lock work (`lock_queue_read`), so a read never
 races a write on the lock; the dispatcher performs the read and hands what it saw to `lock_apply_reading`:
 missing while it should be there → re-push; on the lock but not ours → `unmanaged_code` issue (adopt or
-remove); PIN differs → `desync` issue; matching → verified by read-back. Codes with a command queued or
+remove); PIN differs → `desync` issue; another window on a natively scheduling lock → ours sent again;
+matching → verified by read-back. Codes with a command queued or
 in flight are left alone: their outcome is still coming. `lock_clear` is the second half of "delete all
 and reprogram": every code the lock reported is removed through the queue, then every live code is
 programmed again behind those removals.
@@ -15,7 +16,7 @@ and the sweeper.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -35,12 +36,16 @@ from locks.models import (
     LockCommand,
     Verification,
 )
-from locks.planning import code_requeue_create, lock_reprogram
+from locks.planning import code_push_update, code_requeue_create, lock_reprogram
 from portal.encryption import encrypt_str
 from providers.base import ObservedCode
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+# How far a vendor may move a window it stores: Seam rounds a time-bound code's times by up to an hour by
+# default (`max_time_rounding`, "1h") for locks that keep only whole hours. Beyond that, it is another window.
+WINDOW_ROUNDING = timedelta(hours=1, minutes=1)
 
 
 @dataclass
@@ -49,6 +54,7 @@ class ReconcileReport:
     matched: list[int] = field(default_factory=list)
     repushed: list[int] = field(default_factory=list)
     desynced: list[int] = field(default_factory=list)
+    rescheduled: list[int] = field(default_factory=list)
     unmanaged: list[str] = field(default_factory=list)
 
 
@@ -109,11 +115,12 @@ def lock_apply_reading(
     activity_record(
         tenant_id=lock.tenant_id, verb="lock.reconciled", command=command,
         message=(f"Reconciled {lock.name}: {len(report.matched)} matched, {len(report.repushed)} re-pushed, "
-                 f"{len(report.desynced)} differ, {len(report.unmanaged)} unmanaged")
+                 f"{len(report.desynced)} differ, {len(report.rescheduled)} rescheduled, "
+                 f"{len(report.unmanaged)} unmanaged")
         if report.readable else f"{lock.name} cannot report its codes; relying on vendor acknowledgements",
         now=now, lock_id=lock.pk,
         data={"matched": report.matched, "repushed": report.repushed, "desynced": report.desynced,
-              "unmanaged": report.unmanaged, "readable": report.readable},
+              "rescheduled": report.rescheduled, "unmanaged": report.unmanaged, "readable": report.readable},
     )
     return report
 
@@ -143,6 +150,9 @@ def _diff(
                        detail="The PIN on the lock differs from the one we set.",
                        data={"vendor_code_ref": seen.vendor_code_ref})
             report.desynced.append(code.pk)
+        elif _window_differs(lock, code, seen):
+            _reschedule(code, seen, now=now)
+            report.rescheduled.append(code.pk)
         else:
             verification = Verification.READ_BACK if seen.pin is not None else Verification.VENDOR_ACK
             AccessCode.objects.filter(pk=code.pk).update(verification=verification,
@@ -169,6 +179,25 @@ def _diff(
         )
     else:
         issues_resolve(lock=lock, code=None, kinds=[IssueKind.UNMANAGED_CODE], now=now, why="no foreign codes")
+
+
+def _window_differs(lock: Lock, code: AccessCode, seen: ObservedCode) -> bool:
+    """A natively scheduling lock reports another window for the code than the one we sent (beyond the
+    vendor's rounding): it will open and close the door at the wrong times — e.g. a stay moved, and the
+    vendor said the update was done while the lock kept the old window."""
+    if not lock.native_scheduling or None in (seen.starts_at, seen.ends_at, code.starts_at, code.ends_at):
+        return False
+    assert seen.starts_at and seen.ends_at and code.starts_at and code.ends_at  # for the type checker
+    return (abs(seen.starts_at - code.starts_at) > WINDOW_ROUNDING
+            or abs(seen.ends_at - code.ends_at) > WINDOW_ROUNDING)
+
+
+def _reschedule(code: AccessCode, seen: ObservedCode, *, now: datetime) -> None:
+    """The PIN is right but the window is not: send ours again (an update), as for a moved stay."""
+    activity_record(tenant_id=code.tenant_id, verb="code.window_differs", now=now, code=code,
+                    message=f"The lock holds {code.name!r} for another window; sending ours again",
+                    data={"lock_starts_at": str(seen.starts_at), "lock_ends_at": str(seen.ends_at)})
+    code_push_update(code=code, now=now, actor=None)
 
 
 def _repush(code: AccessCode, *, now: datetime) -> None:

@@ -198,6 +198,7 @@ OBSERVED_LABELS = {
     "matched": ("set", "Matches the lock"),
     "repushed": ("failed", "Was missing; sent again"),
     "desynced": ("failed", "PIN on the lock differs"),
+    "rescheduled": ("failed", "Window on the lock differed; sent again"),
 }
 
 

@@ -76,4 +76,4 @@ def reconcile_now(*, lock: Lock, now: datetime):
         return None
     lock.refresh_from_db()
     return ReconcileReport(**{key: done.data[key] for key in ("readable", "matched", "repushed", "desynced",
-                                                              "unmanaged")})
+                                                              "rescheduled", "unmanaged")})

@@ -72,7 +72,10 @@ class FakeCloud:
         progress = scripted if isinstance(scripted, Progress) else self.mode
         device = self.codes.setdefault(lock.vendor_device_id, {})
         chosen = "" if code.pin or action == "delete" else f"7{code.pk % 10}3916"  # the lock picks a PIN
-        observed = None if action == "delete" else ObservedCode(slot, name=code.name, pin=code.pin or chosen)
+        observed = None if action == "delete" else ObservedCode(
+            slot, name=code.name, pin=code.pin or chosen,
+            starts_at=code.starts_at if lock.native_scheduling else None,
+            ends_at=code.ends_at if lock.native_scheduling else None)
         if progress == Progress.DONE:
             self._apply(device, slot, observed)
         else:

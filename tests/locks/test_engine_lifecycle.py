@@ -255,3 +255,38 @@ def test_it_starts_a_preloaded_code_when_the_lock_reports_it_set(single, cloud):
     _webhook(single, code.starts_at, {"kind": EventKind.CODE_SET, "device": "front", "code_ref": code.vendor_code_ref})
     code.refresh_from_db()
     assert code.status == CodeStatus.SET and not code.is_scheduled_on_device
+
+
+def test_a_preloaded_code_the_lock_calls_active_hours_before_its_window_gets_the_lock_read(place, cloud):
+    """The lock opening for a code hours before the window we sent means it holds another window (the stay
+    moved and the vendor's "done" was not true): ask the lock now rather than at the next routine read."""
+    booking = _book(place, days=2)
+    code = _code(booking, place.native)
+    tick(now=T0)
+    code.refresh_from_db()
+    assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device
+    early = code.starts_at - timedelta(hours=3)
+
+    outcome = _webhook(place, early, {"kind": EventKind.CODE_SET, "device": "front", "code_ref": code.vendor_code_ref,
+                                      "at": early.isoformat()})
+
+    place.native.refresh_from_db()
+    code.refresh_from_db()
+    assert place.native.reconcile_requested and "read" in outcome
+    assert code.status == CodeStatus.UNSET  # not active: our window has not started
+
+
+def test_a_preloaded_code_set_a_little_before_its_window_is_the_vendor_rounding_not_news(place, cloud):
+    booking = _book(place, days=2)
+    code = _code(booking, place.native)
+    tick(now=T0)
+    code.refresh_from_db()
+    place.native.refresh_from_db()
+    requested = place.native.reconcile_requested
+    at = code.starts_at - timedelta(minutes=20)
+
+    _webhook(place, at, {"kind": EventKind.CODE_SET, "device": "front", "code_ref": code.vendor_code_ref,
+                         "at": at.isoformat()})
+
+    place.native.refresh_from_db()
+    assert place.native.reconcile_requested == requested

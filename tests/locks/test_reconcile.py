@@ -9,6 +9,7 @@ from locks.actions import issue_adopt_code, issue_remove_unmanaged_code, lock_de
 from locks.dispatch import dispatch_lock
 from locks.models import (
     AccessCode,
+    Activity,
     CodeStatus,
     CommandState,
     IssueKind,
@@ -162,3 +163,47 @@ def test_a_check_requested_during_a_command_runs_once_it_is_settled(single, clou
     assert LockCommand.objects.get(action="read_codes").state == CommandState.SUCCEEDED
     assert code.verification == Verification.READ_BACK
     assert code.verification == Verification.READ_BACK
+
+
+def _preloaded_code(place):
+    """A stay three days out, preloaded on the natively scheduling lock with its window."""
+    check_in = T0 + timedelta(days=2)
+    booking = booking_create(tenant=place.tenant, property=place.property, guest_name="Chloe",
+                             check_in=check_in, check_out=check_in + timedelta(days=2), now=T0)
+    tick(now=T0)
+    code = AccessCode.objects.get(booking=booking, lock=place.native)
+    assert code.status == CodeStatus.UNSET and code.is_scheduled_on_device
+    return code
+
+
+def test_a_lock_holding_another_window_for_our_code_gets_ours_again(single, cloud):
+    """Found by `simulate --workers` (harsh faults, seed 11, code 455): a stay moved, the vendor said the
+    update was done but the lock kept the old window (the `desync` fault). Reads compared the PIN only, so
+    every read "matched"; the lock opened for the old window and dropped the code at its old end while the
+    portal said `set`."""
+    code = _preloaded_code(single)
+    slot = code.vendor_code_ref
+    cloud.codes["front"][slot] = ObservedCode(slot, name=code.name, pin=code.pin,
+                                              starts_at=code.starts_at - timedelta(hours=3),
+                                              ends_at=code.ends_at - timedelta(hours=3))
+
+    report = reconcile_now(lock=single.native, now=T0 + timedelta(hours=1))
+
+    assert report.rescheduled == [code.pk] and report.matched == []
+    assert [c.action for c in LockCommand.objects.filter(access_code=code).order_by("id")] == ["create", "update"]
+    held = cloud.codes["front"][slot]
+    assert (held.starts_at, held.ends_at) == (code.starts_at, code.ends_at)
+    assert Activity.objects.filter(verb="code.window_differs", access_code=code).exists()
+
+
+def test_a_window_the_vendor_rounded_within_the_hour_matches(single, cloud):
+    code = _preloaded_code(single)
+    slot = code.vendor_code_ref
+    cloud.codes["front"][slot] = ObservedCode(slot, name=code.name, pin=code.pin,
+                                              starts_at=code.starts_at - timedelta(minutes=35),
+                                              ends_at=code.ends_at + timedelta(minutes=25))
+
+    report = reconcile_now(lock=single.native, now=T0 + timedelta(hours=1))
+
+    assert report.matched == [code.pk] and report.rescheduled == []
+    assert [c.action for c in LockCommand.objects.filter(access_code=code)] == ["create"]
