@@ -100,3 +100,29 @@ def test_the_clock_waits_for_a_vendor_answer_in_flight_one_step_at_most(world):
     started = time.monotonic()
     assert _hold_for_answers(fleet, now=now + sim.STEP, target=far, seconds=5) == far
     assert time.monotonic() - started < 1
+
+
+def test_the_clock_does_not_jump_over_the_read_a_lock_is_due_for(world):
+    """Found by the 300-booking harsh multi-worker run (orphan_codes, lock 17): a lock's read fell due at
+    06:53, between two runs of the five-minute reconciliation; the next step due was at 08:42, so the clock
+    went there and the lock went unread for two hours past its time. Production runs the task every five
+    minutes whatever else is due: a lock due for a read keeps the clock to the task's next run."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from locks.conf import engine
+    from locks.management.simulation import fleet as sim
+    from locks.management.simulation.run import RECONCILE_TASK, _not_past_due_reads
+    from locks.models import Lock
+
+    fleet = SimpleNamespace(tenant=world.seaside)
+    now = sim.START + timedelta(hours=7)
+    last = {RECONCILE_TASK: now - timedelta(minutes=2)}
+    every = {RECONCILE_TASK: timedelta(minutes=5)}
+    far = now + timedelta(hours=2)
+    Lock.objects.filter(tenant=world.seaside).update(last_reconciled_at=now - timedelta(hours=2))
+
+    assert _not_past_due_reads(fleet, now=now, target=far, last=last, every=every) == far  # nobody due
+
+    Lock.objects.filter(pk=world.lock.pk).update(last_reconciled_at=now - engine().reconcile_every - sim.STEP)
+    assert _not_past_due_reads(fleet, now=now, target=far, last=last, every=every) == now + timedelta(minutes=3)

@@ -48,8 +48,10 @@ from urllib.parse import quote
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.models import Min
 
 from locks.apps import SCHEDULES
+from locks.conf import engine
 from locks.management.commands.simulate_qcluster import CLUSTER_ENV, STATE_ENV, STEP_TASK_PREFIX
 from locks.management.simulation import fleet as sim
 from locks.management.simulation.clock import SharedClock, clock_follow, clock_restore
@@ -68,6 +70,7 @@ DRAIN_SECONDS = 240.0  # the ORM broker hands a killed worker's task out again a
 KILL_EVERY_SECONDS = (20.0, 60.0)
 INTERLEAVE = 0.5
 FINDINGS_FILE = "findings.jsonl"
+RECONCILE_TASK = "locks.tasks.reconcile_due"
 ANSWER_HOLD_SECONDS = 10.0  # plus four times --latency: how long the clock waits for an answer in flight
 
 
@@ -204,6 +207,7 @@ def _run(fleet: Any, options: dict[str, Any], *, clock: SharedClock, clusters: C
         target = sim._next_step(fleet, now, [(upcoming, "", {})] if upcoming else [])
         if waited_out:  # a killed worker took this step's tick or sweep: production's scheduler fires again
             target = min(target, now + sim.STEP)  # a minute later, not whenever the next thing is due
+        target = _not_past_due_reads(fleet, now=now, target=target, last=last, every=every)
         previous, now = now, _hold_for_answers(fleet, now=now, target=target,
                                                seconds=ANSWER_HOLD_SECONDS + 4 * options["latency"] / 1000)
     if run.completed:
@@ -224,6 +228,23 @@ def _sample(sampler: Sampler, snapshot: Any, *, state: Path, log: Any) -> None:
                 except Exception as exc:  # a dossier is a tracing aid: it must never end a long run
                     log.write(f"no dossier for {name} {key}: {exc!r}")
         log.write(f"finding {name} at {snapshot.now:%Y-%m-%d %H:%M}: {sorted(str(key[0]) for key in keys)}")
+
+
+def _not_past_due_reads(fleet: Any, *, now: datetime, target: datetime, last: dict[str, datetime],
+                        every: dict[str, timedelta]) -> datetime:
+    """Where the clock may go, given the reads locks are due for: a lock whose read fell due between two runs
+    of the reconciliation task is read at its next run, so the clock goes no further than that run
+    (production runs it every few minutes whatever else is due; the next moment something else is due may
+    be hours away)."""
+    from locks.models import Lock
+
+    if RECONCILE_TASK not in last:
+        return target
+    oldest = Lock.objects.filter(tenant=fleet.tenant, managed=True).aggregate(
+        oldest=Min("last_reconciled_at"))["oldest"]
+    if oldest is None or oldest + engine().reconcile_every > now:
+        return target
+    return min(target, max(last[RECONCILE_TASK] + every[RECONCILE_TASK], now + sim.STEP))
 
 
 def _unanswered(fleet: Any, *, since: datetime) -> Any:
