@@ -660,7 +660,9 @@ def _device_advance(device: SimulatedDevice, account: ProviderAccount, now: date
                 del device.codes[ref]
                 _emit(device, account, profile, "removed", ref=ref, now=ends + NATIVE_CLEANUP_DELAY)
     cutoff = now - FINISHED_OPS_KEPT
-    device.operations = [op for op in device.operations if op["state"] == PENDING or _at(op["due_at"]) > cutoff]
+    # A lie (`desync`) is kept: it is the record of what the lock really holds, which the run's checks read.
+    device.operations = [op for op in device.operations
+                         if op["state"] == PENDING or op.get("desync") or _at(op["due_at"]) > cutoff]
 
 
 def _finish(

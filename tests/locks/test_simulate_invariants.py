@@ -78,6 +78,26 @@ def test_a_false_set_the_vendor_lied_about_or_an_issue_names_is_not_silent():
     assert false_set(lied) == set() and false_set(flagged) == set()
 
 
+def test_a_new_pin_a_vendor_lied_about_on_a_lock_that_cannot_read_pins_stays_excused_past_the_grace():
+    """Found by the 300-booking harsh run (code 74, SmartThings-like; code 136 the session before): staff's New
+    PIN was an update the vendor called done while the lock kept the old PIN in the slot. Such a lock reports
+    its slots but never their PINs, so no read can find this lie; the portal shows the code as vendor-
+    acknowledged, not read back. Only a lie a read can find is bounded by a reconciliation period."""
+    later = NOW + timedelta(days=2)
+    lie = {**op("aa_1", state="succeeded", desync=True), "action": "update", "ref": "ac_1"}
+
+    unreadable = Snapshot(now=later, codes=[code(ends=timedelta(days=5))], issues=[], devices=[DeviceView(
+        lock_id=LOCK, codes={"ac_1": held(pin="111111")}, operations=[lie], pin_readable=False)])
+    readable = Snapshot(now=later, codes=[code(ends=timedelta(days=5))], issues=[], devices=[DeviceView(
+        lock_id=LOCK, codes={"ac_1": held(pin="111111")}, operations=[lie], pin_readable=True)])
+    slot_gone = Snapshot(now=later, codes=[code(ends=timedelta(days=5))], issues=[], devices=[DeviceView(
+        lock_id=LOCK, codes={}, operations=[lie], pin_readable=False)])
+
+    assert false_set(unreadable) == set()
+    assert {key[0] for key in false_set(readable)} == {10}  # a read finds that PIN: bounded by the grace
+    assert {key[0] for key in false_set(slot_gone)} == {10}  # a read finds the slot empty
+
+
 # --------------------------------------------------------------------------- device_concurrent_ops
 
 

@@ -10,7 +10,8 @@ No false positives, by construction:
 - a code is "on the lock" when the simulated lock holds it — one being removed stays on the lock until the
   lock has let it go, and one being set is not on it until the lock has it;
 - the simulated vendor sometimes lies on purpose (the `desync` fault: "done" when the lock did not); only a
-  read-back can find that, so the code concerned is excused for one reconciliation period after the lie;
+  read-back can find that, so the code concerned is excused for one reconciliation period after the lie — or
+  for good where no read can find it (a PIN in a slot of a lock that does not report PINs);
 - a code or lock with an open issue that says so is flagged, not silent (lock-wide: `desync` for any code of
   the lock, `unmanaged_code` for the refs it lists; `late_unflagged` accepts any lock-wide issue).
 """
@@ -81,6 +82,7 @@ class DeviceView:
     lock_id: int
     codes: dict[str, dict[str, Any]]  # what the lock really holds: {ref: {pin, code_id, status, external, …}}
     operations: list[dict[str, Any]]  # the vendor's operations: {id, code_id, state, desync, due_at, …}
+    pin_readable: bool = True  # the lock reports its codes' PINs (a read can find a wrong PIN)
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,18 @@ class Snapshot:
         self.lied_about = {
             op["code_id"] for device in self.devices for op in device.operations
             if op.get("desync") and op.get("state") == "succeeded" and op.get("code_id") is not None
-            and datetime.fromisoformat(op["due_at"]) >= cutoff
+            and (datetime.fromisoformat(op["due_at"]) >= cutoff or _unfindable(device, op))
         }
 
     def flagged(self, lock_id: int, ref: str, code_id: int | None) -> bool:
         return (code_id in self.codes_with_issue or lock_id in self.desynced_locks
                 or ref in self.unmanaged_refs.get(lock_id, ()))
+
+
+def _unfindable(device: DeviceView, op: dict[str, Any]) -> bool:
+    """A lie no read can find: a new PIN the vendor called done on a lock that reports its slots but not their
+    PINs, with the slot still held (by the old PIN). The portal shows such a code as vendor-acknowledged only."""
+    return not device.pin_readable and op.get("action") in ("create", "update") and op.get("ref") in device.codes
 
 
 # --------------------------------------------------------------------------- the samplers
@@ -306,9 +314,11 @@ def snapshot_take(*, tenant: Tenant, account: ProviderAccount, now: datetime) ->
             for code in AccessCode.objects.filter(tenant=tenant).only(
                 "pk", "lock_id", "status", "pin", "starts_at", "ends_at", "vendor_code_ref", "updated_at")
         ]
-        lock_of_device = dict(account.locks.values_list("vendor_device_id", "pk"))
+        lock_of_device = {device_id: (pk, readable) for device_id, pk, readable in account.locks.values_list(
+            "vendor_device_id", "pk", "pin_readable")}
         devices = [
-            DeviceView(lock_id=lock_of_device[device_id], codes=held, operations=operations)
+            DeviceView(lock_id=lock_of_device[device_id][0], codes=held, operations=operations,
+                       pin_readable=lock_of_device[device_id][1])
             for device_id, held, operations in SimulatedDevice.objects.filter(account=account).values_list(
                 "device_id", "codes", "operations") if device_id in lock_of_device
         ]
