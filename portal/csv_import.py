@@ -31,7 +31,6 @@ from django.db.models import QuerySet
 from portal import services as booking_services
 from portal.conflicts import conflict_record
 from portal.models import Booking, BookingSource, BookingStatus, Property, Tenant
-from portal.services import LANGUAGE_TAG
 
 COLUMNS = ("property", "guest_name", "guest_phone", "guest_email", "check_in", "check_out", "external_ref", "language")
 REQUIRED_COLUMNS = ("property", "guest_name", "check_in", "check_out")
@@ -130,9 +129,9 @@ def _clean(
         except ValidationError:
             errors.append(f"Bad email “{data['guest_email']}”.")
     if values.get("language", "").strip():
-        if re.match(LANGUAGE_TAG, values["language"].strip()):
-            data["language"] = values["language"].strip().lower()
-        else:
+        try:
+            data["language"] = booking_services.language_clean(values["language"])
+        except ValidationError:
             errors.append(f"Bad language “{values['language'].strip()[:20]}” (e.g. pt, de-AT).")
     try:
         prop = data["property"] = _find_property(values["property"], properties)

@@ -136,7 +136,7 @@ def booking_create(
                 feed=feed,
                 channel_ref=channel_ref[:60],
                 notes=notes,
-                language=_language(language),
+                language=language_clean(language),
             )
     except IntegrityError as exc:
         _overlap_from_integrity(exc, prop, check_in, check_out, None)
@@ -150,7 +150,7 @@ def booking_create(
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,4})?$"  # "pt", "de-AT", "zh-Hant": what a template may be in
 
 
-def _language(value: str) -> str:
+def language_clean(value: str) -> str:
     """A guest's language as templates are keyed ("de-AT " → "de-at"); blank is English."""
     value = (value or "").strip()
     if value and not re.match(LANGUAGE_TAG, value):
@@ -169,7 +169,7 @@ def booking_update(
         raise ValidationError({name: "This field cannot be changed." for name in sorted(unknown)})
     booking = Booking.objects.select_for_update().select_related("property").get(pk=booking.pk)
     if "language" in changes:
-        changes["language"] = _language(changes["language"])
+        changes["language"] = language_clean(changes["language"])
     changed = {name: value for name, value in changes.items() if getattr(booking, name) != value}
     if not changed:
         return booking
