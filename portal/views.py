@@ -27,7 +27,7 @@ from locks.models import (
     LockCommand,
     LockIssue,
 )
-from locks.selectors import attention_queue
+from locks.selectors import attention_queue, tenant_codes
 from portal import services
 from portal.conflicts import open_conflicts
 from portal.forms import BookingForm, add_service_errors
@@ -78,7 +78,7 @@ def _codes_with_lock() -> Prefetch:
 def dashboard(request: TenantRequest) -> HttpResponse:
     now = timezone.now()
     properties = visible_properties(request)
-    codes = AccessCode.objects.for_tenant(request.tenant).filter(lock__property__in=properties)
+    codes = tenant_codes(tenant=request.tenant, properties=properties)
     # What the locks hold and will hold, not history: removed codes are counted nowhere here (their number
     # only grows, and counting it would make the page cost what the tenant has accumulated).
     counts = dict(codes.filter(status__in=SHOWN_CODE_STATUSES).order_by().values_list("status")

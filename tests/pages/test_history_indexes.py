@@ -79,3 +79,50 @@ def test_the_lock_pages_door_events_are_read_without_the_locks_history(client, w
         cursor.execute(f"EXPLAIN {door[0]}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "activity_door_events" in plan, plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans")
+def test_the_dashboards_code_queries_reach_codes_through_the_tenants_doors(client, world):
+    """At 10,000 doors the dashboard cost 1.5–1.7× for a tenant with a long history (`python -m bench pages`):
+    asked for "the tenant's live codes", PostgreSQL estimated that tenant's few live codes from the whole
+    table (700 for 2), and hashed every door of every tenant to join them (50–80 ms). Reached through the
+    tenant's doors, the `(lock, status)` index answers from the few live rows, whatever other tenants hold."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from locks.models import AccessCode, Lock
+
+    now = timezone.now()
+    # Another tenant's large fleet, every door with future codes: "unset" is common in the table...
+    fleet = Lock.objects.bulk_create(
+        Lock(tenant=world.harbor, property=world.harbor_property, provider_account=world.harbor_lock.provider_account,
+             vendor_device_id=f"fleet-{n}", name=f"Fleet {n}") for n in range(1500)
+    )
+    AccessCode.objects.bulk_create(
+        AccessCode(tenant=world.harbor, lock=lock, name=f"Future {n}-{k}", pin="", status=CodeStatus.UNSET,
+                   starts_at=now + timedelta(hours=k), ends_at=now + timedelta(hours=k + 48))
+        for n, lock in enumerate(fleet) for k in range(6)
+    )
+    # ...while this tenant's rows are years of removed codes and one code due today.
+    AccessCode.objects.bulk_create(
+        AccessCode(tenant=world.seaside, lock=world.lock, name=f"Past {n}", pin="", status=CodeStatus.REMOVED,
+                   starts_at=now - timedelta(days=n + 2), ends_at=now + timedelta(hours=n % 48 + 1))
+        for n in range(6000)
+    )
+    factories.AccessCodeFactory(tenant=world.seaside, lock=world.lock, booking=world.booking, name="Due today",
+                                pin="615243", starts_at=now + timedelta(hours=2), ends_at=now + timedelta(days=2))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE locks_accesscode")
+        cursor.execute("ANALYZE locks_lock")
+    client.force_login(world.bob)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(reverse("dashboard", args=["seaside"])).content.decode()
+    assert "Due today" in page
+    code_queries = [q["sql"] for q in captured.captured_queries if 'FROM "locks_accesscode"' in q["sql"]]
+    assert code_queries
+    for sql in code_queries:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Seq Scan on locks_lock" not in plan and "Seq Scan on locks_accesscode" not in plan, f"{sql}\n{plan}"
