@@ -27,7 +27,7 @@ from locks.commands import (
 from locks.conf import engine
 from locks.issues import issue_open
 from locks.models import LIVE_CODE_STATUSES, AccessCode, CommandAction, CommandState, IssueKind, LockCommand
-from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile
+from locks.reconcile import lock_apply_reading, lock_clear, lock_request_reconcile, observed_carries
 from locks.selectors import lock_slot_holders
 from portal.encryption import fingerprint
 from providers.base import ObservedCode, Outcome, Progress, Provider, ProviderError, Reason, Receipt
@@ -206,7 +206,7 @@ SETTLED = "settled"  # nothing left to send: the command was completed, adopted 
 
 def _ask_before_creating_again(provider: Provider, command: LockCommand, *, now: datetime) -> str:
     """An earlier send of this create has no recorded answer: read the lock and adopt that code if it
-    landed (matched by slot, PIN fingerprint, or name where PINs cannot be read), so a second create
+    landed (matched by slot, else by the name and PIN it sent: `reconcile.observed_carries`), so a second create
     never leaves an orphan carrying the guest's name and an old PIN. Returns the action to send now."""
     lock, code = command.lock, command.access_code
     assert code is not None  # a create always has its code
@@ -266,10 +266,9 @@ def _landed_attempt(
 
 
 def _carries(item: ObservedCode, attempt: LockCommand) -> bool:
-    """The observed code carries what `attempt` sent: its PIN where PINs can be read, else its name."""
-    if item.pin is not None:
-        return bool(attempt.sent_pin_fingerprint) and fingerprint(item.pin) == attempt.sent_pin_fingerprint
-    return bool(attempt.sent_name) and item.name == attempt.sent_name
+    """The observed code carries what `attempt` sent (`reconcile.observed_carries`: PIN and name)."""
+    return bool(attempt.sent_name) and observed_carries(item, pin_fingerprint=attempt.sent_pin_fingerprint,
+                                                        name=attempt.sent_name)
 
 
 def _read_instead(provider: Provider, command: LockCommand, *, now: datetime) -> None:

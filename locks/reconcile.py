@@ -37,7 +37,7 @@ from locks.models import (
     Verification,
 )
 from locks.planning import code_push_update, code_requeue_create, lock_reprogram
-from portal.encryption import encrypt_str
+from portal.encryption import encrypt_str, fingerprint
 from providers.base import ObservedCode
 
 if TYPE_CHECKING:
@@ -141,7 +141,8 @@ def _diff(
             continue
         seen = by_ref.get(code.vendor_code_ref) if code.vendor_code_ref else None
         if seen is None and not code.vendor_code_ref and code.pin:
-            seen = next((o for o in observed if o.pin == code.pin and o.vendor_code_ref not in claimed_refs), None)
+            seen = next((o for o in observed if o.pin is not None and o.vendor_code_ref not in claimed_refs
+                         and observed_carries(o, pin_fingerprint=fingerprint(code.pin), name=code.name)), None)
         if seen is None:
             _repush(code, now=now)
             report.repushed.append(code.pk)
@@ -164,8 +165,9 @@ def _diff(
     foreign = [item for item in observed
                if item.vendor_code_ref not in live_refs and item.vendor_code_ref not in removing_refs
                and item.status != "removing"]
-    foreign = [item for item in foreign if not any(c.pin and item.pin == c.pin and not c.vendor_code_ref
-                                                   for c in ours)]
+    foreign = [item for item in foreign if not any(
+        c.pin and item.pin is not None and not c.vendor_code_ref
+        and observed_carries(item, pin_fingerprint=fingerprint(c.pin), name=c.name) for c in ours)]
     if foreign:
         report.unmanaged = [item.vendor_code_ref for item in foreign]
         issue_open(
@@ -179,6 +181,18 @@ def _diff(
         )
     else:
         issues_resolve(lock=lock, code=None, kinds=[IssueKind.UNMANAGED_CODE], now=now, why="no foreign codes")
+
+
+def observed_carries(item: ObservedCode, *, pin_fingerprint: str, name: str) -> bool:
+    """The code the lock reports is the one we sent with this PIN and name: the PIN where the lock reads PINs
+    back, and the name wherever it reports one. A PIN alone is not ours: someone may have typed the guest's
+    PIN at the keypad under another name, and taking that code for ours would call the guest's code set
+    (with no window on the lock) and delete another person's code at check-out."""
+    if item.pin is not None and not (pin_fingerprint and fingerprint(item.pin) == pin_fingerprint):
+        return False
+    if item.name:
+        return item.name == name
+    return item.pin is not None  # a lock that reports neither name nor PIN: nothing says it is ours
 
 
 def _window_differs(lock: Lock, code: AccessCode, seen: ObservedCode) -> bool:

@@ -103,6 +103,27 @@ def test_it_creates_again_when_the_lock_does_not_hold_the_unanswered_create(plac
     assert code.status == CodeStatus.SET
 
 
+def test_a_code_typed_at_the_keypad_with_the_guests_pin_is_not_taken_for_the_unanswered_create(
+    place, cloud, monkeypatch
+):
+    """Seen in `simulate --workers 3 --kill-workers --broker redis` (code 391): the unanswered create never
+    reached the lock, someone had typed the same PIN at the keypad under another name, and the retry adopted
+    that code as ours — `set` with the keypad code's slot, no window on the lock, and its end would have
+    deleted someone else's code. What an attempt put on a lock carries its name as well as its PIN."""
+    code = _code(place)
+    first = _dies_after_the_vendor_accepts(monkeypatch, place, code)
+    cloud.codes["back"].clear()  # the vendor accepted it, but it never reached the lock
+    cloud.codes["back"]["slot-keypad"] = ObservedCode("slot-keypad", name="Set at the keypad", pin=code.pin)
+    _time_out(first)
+
+    tick(now=T0 + timedelta(minutes=32))
+
+    code.refresh_from_db()
+    assert code.vendor_code_ref != "slot-keypad"
+    assert len(_creates(cloud)) == 2  # sent again: the first attempt is not on the lock
+    assert cloud.codes["back"]["slot-keypad"].name == "Set at the keypad"
+
+
 def test_it_updates_a_landed_create_that_carries_an_older_pin_instead_of_leaving_it_behind(
     place, cloud, monkeypatch
 ):
