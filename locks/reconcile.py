@@ -142,7 +142,7 @@ def _diff(
         seen = by_ref.get(code.vendor_code_ref) if code.vendor_code_ref else None
         if seen is None and not code.vendor_code_ref and code.pin:
             seen = next((o for o in observed if o.pin is not None and o.vendor_code_ref not in claimed_refs
-                         and observed_carries(o, pin_fingerprint=fingerprint(code.pin), name=code.name)), None)
+                         and observed_carries(o, pin_fingerprint=code.pin_fingerprint, name=code.name)), None)
         if seen is None:
             _repush(code, now=now)
             report.repushed.append(code.pk)
@@ -167,7 +167,7 @@ def _diff(
                and item.status != "removing"]
     foreign = [item for item in foreign if not any(
         c.pin and item.pin is not None and not c.vendor_code_ref
-        and observed_carries(item, pin_fingerprint=fingerprint(c.pin), name=c.name) for c in ours)]
+        and observed_carries(item, pin_fingerprint=c.pin_fingerprint, name=c.name) for c in ours)]
     if foreign:
         report.unmanaged = [item.vendor_code_ref for item in foreign]
         issue_open(
